@@ -1,0 +1,47 @@
+# wasmserve: `make run` serves the default example, `make test` runs every test.
+GO ?= go
+EXAMPLES := $(sort $(dir $(wildcard guests/examples/*/Makefile)))
+export WASMSERVE_TEST_CACHE ?= $(CURDIR)/.cache/wazero
+FUZZTIME ?= 3s
+
+all: build
+
+## build: bin/wasmserve and every example guest, each next to its source
+build: bin/wasmserve guests
+
+bin/wasmserve: FORCE
+	$(GO) build -trimpath -o bin/wasmserve ./cmd/wasmserve
+
+guests:
+	@for d in $(EXAMPLES); do $(MAKE) --no-print-directory -C $$d all abi2 || exit 1; done
+
+## run: build the Go example guest and serve it on 127.0.0.1:9090
+run: bin/wasmserve
+	$(MAKE) --no-print-directory -C guests/examples/hello-go
+	bin/wasmserve guests/examples/hello-go/app.ini
+
+## deps: install the Debian packages the tests need (as root), or name them
+deps:
+	scripts/ensure-deps.sh
+
+## test: every test, from a fresh machine
+test: deps build
+	$(GO) vet ./...
+	GOOS=wasip1 GOARCH=wasm $(GO) vet ./abi/... ./guests/...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) test -race -timeout 15m ./...
+	$(MAKE) --no-print-directory fuzz
+
+## fuzz: run every fuzz target briefly
+fuzz:
+	@for t in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$t/*_test.go | sed 's/func //'); do \
+	    echo "fuzz $$t $$f"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$t || exit 1; \
+	  done; done
+
+clean:
+	rm -rf bin .cache
+	@for d in $(EXAMPLES); do $(MAKE) --no-print-directory -C $$d clean; done
+
+FORCE:
+.PHONY: all build guests run deps test fuzz clean FORCE

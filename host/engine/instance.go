@@ -1,0 +1,289 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/wasmserve/wasmserve/abi"
+)
+
+// Instance is one instantiated guest. It handles one request at a time and
+// must not be used concurrently.
+type Instance struct {
+	// ID identifies the worker slot the instance fills, for logs.
+	ID int
+	// Requests counts the requests the instance has handled.
+	Requests int
+
+	mod     *Module
+	m       api.Module
+	handle  api.Function
+	stack   []uint64
+	ctx     context.Context
+	record  []byte
+	log     *slog.Logger
+	trace   string
+	mu      sync.Mutex // guards fault, written by output writers
+	fault   string
+	stdout  *lineWriter
+	stderr  *lineWriter
+	created time.Time
+}
+
+// FaultKind classifies a failed guest call.
+type FaultKind int
+
+// Kinds of fault. Every fault discards the instance.
+const (
+	Trap        FaultKind = iota + 1 // the guest trapped, exited or aborted
+	Timeout                          // the call's context was done
+	MemoryLimit                      // the guest trapped at its memory limit
+	BadResponse                      // the response record was malformed
+)
+
+func (k FaultKind) String() string {
+	switch k {
+	case Trap:
+		return "trap"
+	case Timeout:
+		return "timeout"
+	case MemoryLimit:
+		return "memory_limit"
+	case BadResponse:
+		return "bad_response"
+	}
+	return "fault(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Fault is the error of a failed guest call.
+type Fault struct {
+	Kind    FaultKind
+	Worker  int
+	Message string // the guest's own message, when it wrote one
+	Err     error
+}
+
+func (f *Fault) Error() string {
+	s := fmt.Sprintf("worker %d: guest %s: %v", f.Worker, f.Kind, f.Err)
+	if f.Message != "" {
+		s += ": " + f.Message
+	}
+	return s
+}
+
+func (f *Fault) Unwrap() error { return f.Err }
+
+// NewInstance instantiates the module for worker slot id, runs its reactor
+// initialiser, checks its ABI version and calls its init export.
+func (m *Module) NewInstance(ctx context.Context, id int) (*Instance, error) {
+	inst := &Instance{ID: id, mod: m, stack: make([]uint64, 1), created: time.Now()}
+	inst.log = m.log.With("worker", id, "generation", m.opts.Generation)
+	inst.ctx = context.WithValue(context.WithoutCancel(ctx), instKey{}, inst)
+	inst.stdout = &lineWriter{inst: inst, level: slog.LevelInfo, stream: "stdout"}
+	inst.stderr = &lineWriter{inst: inst, level: slog.LevelWarn, stream: "stderr"}
+	mc := wazero.NewModuleConfig().
+		WithName(fmt.Sprintf("guest-%d-%d", id, m.seq.Add(1))).
+		WithStartFunctions(abi.ExportInitialize).
+		WithStdout(inst.stdout).WithStderr(inst.stderr).
+		WithSysWalltime().WithSysNanotime().WithSysNanosleep().
+		WithRandSource(randReader{})
+	if len(m.opts.Mounts) > 0 {
+		fc := wazero.NewFSConfig()
+		for _, mt := range m.opts.Mounts {
+			fc = fc.WithReadOnlyDirMount(mt.Host, mt.Guest)
+		}
+		mc = mc.WithFSConfig(fc)
+	}
+	for _, kv := range m.opts.Env {
+		mc = mc.WithEnv(kv.Key, kv.Value)
+	}
+	mod, err := m.rt.InstantiateModule(inst.ctx, m.compiled, mc)
+	if err != nil {
+		return nil, fmt.Errorf("instantiate %s (worker %d): %w%s", m.opts.Path, id, err, inst.faultSuffix())
+	}
+	inst.m = mod
+	inst.handle = mod.ExportedFunction(abi.ExportHandle)
+	if err := inst.start(); err != nil {
+		mod.Close(ctx)
+		return nil, fmt.Errorf("instantiate %s (worker %d): %w", m.opts.Path, id, err)
+	}
+	return inst, nil
+}
+
+func (i *Instance) start() error {
+	stack := make([]uint64, 1)
+	if err := i.m.ExportedFunction(abi.ExportABIVersion).CallWithStack(i.ctx, stack); err != nil {
+		return fmt.Errorf("call %s: %w%s", abi.ExportABIVersion, err, i.faultSuffix())
+	}
+	if v := int32(stack[0]); v != abi.Version {
+		return fmt.Errorf("%w: guest declares ABI version %d, host implements version %d", ErrABIVersion, v, abi.Version)
+	}
+	if fn := i.m.ExportedFunction(abi.ExportInit); fn != nil {
+		if err := fn.CallWithStack(i.ctx, stack); err != nil {
+			return fmt.Errorf("call %s: %w%s", abi.ExportInit, err, i.faultSuffix())
+		}
+		if r := int32(stack[0]); r != 0 {
+			return fmt.Errorf("%s returned %d%s", abi.ExportInit, r, i.faultSuffix())
+		}
+	}
+	return nil
+}
+
+func (i *Instance) faultSuffix() string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.fault == "" {
+		return ""
+	}
+	return ": " + i.fault
+}
+
+func (i *Instance) noteFault(msg string) {
+	i.mu.Lock()
+	if i.fault == "" {
+		i.fault = msg
+	}
+	i.mu.Unlock()
+}
+
+func (i *Instance) logger() *slog.Logger {
+	if i.trace != "" {
+		return i.log.With("trace", i.trace)
+	}
+	return i.log
+}
+
+// Call is one request for Handle.
+type Call struct {
+	Request *abi.RequestInfo
+	// Timeout bounds the guest call; 0 means none. It takes effect only
+	// when the module was loaded with Options.Timeouts.
+	Timeout time.Duration
+	// Trace is the request's trace id, added to the guest's log records.
+	Trace string
+}
+
+// Handle runs one request through the guest and returns its parsed response
+// record. The response aliases guest memory and is valid until the next
+// call on the instance. On error, which is always a *Fault, the instance
+// must be closed.
+func (i *Instance) Handle(c *Call) (abi.Response, error) {
+	i.record = abi.AppendRequest(i.record[:0], c.Request)
+	i.trace = c.Trace
+	i.Requests++
+	i.mu.Lock()
+	i.fault = ""
+	i.mu.Unlock()
+	ctx := i.ctx
+	if c.Timeout > 0 && i.mod.opts.Timeouts {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+		defer cancel()
+	}
+	i.stack[0] = uint64(uint32(len(i.record)))
+	err := i.handle.CallWithStack(ctx, i.stack)
+	i.trace = ""
+	if err != nil {
+		return abi.Response{}, i.classify(ctx, err)
+	}
+	ptr, n := abi.UnpackResult(i.stack[0])
+	rec, ok := i.m.Memory().Read(ptr, n)
+	if !ok {
+		return abi.Response{}, &Fault{Kind: BadResponse, Worker: i.ID, Err: fmt.Errorf("response record [%#x, +%d) outside memory of %d bytes", ptr, n, i.m.Memory().Size())}
+	}
+	resp, err := abi.ParseResponse(rec)
+	if err != nil {
+		return abi.Response{}, &Fault{Kind: BadResponse, Worker: i.ID, Err: err}
+	}
+	return resp, nil
+}
+
+func (i *Instance) classify(ctx context.Context, err error) error {
+	f := &Fault{Kind: Trap, Worker: i.ID, Err: err}
+	var exit *sys.ExitError
+	switch {
+	case errors.As(err, &exit) && (exit.ExitCode() == sys.ExitCodeDeadlineExceeded || exit.ExitCode() == sys.ExitCodeContextCanceled):
+		f.Kind = Timeout
+		if ctx.Err() != nil {
+			f.Err = ctx.Err()
+		}
+	case i.mod.limit > 0 && i.m.Memory().Size() >= (i.mod.limit-1)*65536:
+		f.Kind = MemoryLimit
+	}
+	i.mu.Lock()
+	f.Message = i.fault
+	i.mu.Unlock()
+	return f
+}
+
+// MemoryBytes is the current size of the instance's linear memory.
+func (i *Instance) MemoryBytes() uint32 { return i.m.Memory().Size() }
+
+// Age is how long ago the instance was created.
+func (i *Instance) Age() time.Duration { return time.Since(i.created) }
+
+// Close releases the instance. It is safe to call more than once.
+func (i *Instance) Close(ctx context.Context) error {
+	i.stdout.flush()
+	i.stderr.flush()
+	if i.m == nil {
+		return nil
+	}
+	return i.m.Close(ctx)
+}
+
+// lineWriter logs guest output one record per line.
+type lineWriter struct {
+	inst   *Instance
+	level  slog.Level
+	stream string
+	mu     sync.Mutex
+	buf    []byte
+}
+
+const maxLine = 64 << 10
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			if len(w.buf) > maxLine {
+				w.emit(w.buf)
+				w.buf = w.buf[:0]
+			}
+			return len(p), nil
+		}
+		w.emit(w.buf[:i])
+		w.buf = w.buf[:copy(w.buf, w.buf[i+1:])]
+	}
+}
+
+func (w *lineWriter) emit(line []byte) {
+	s := string(bytes.TrimRight(line, "\r"))
+	if w.stream == "stderr" && s != "" {
+		w.inst.noteFault(s)
+	}
+	w.inst.logger().Log(context.Background(), w.level, s, "stream", w.stream)
+}
+
+func (w *lineWriter) flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.buf) > 0 {
+		w.emit(w.buf)
+		w.buf = w.buf[:0]
+	}
+}
