@@ -97,4 +97,3 @@ func (s *Server) Pool() *pool.Pool { return s.current.Load() }
 
 // ShuttingDown reports whether graceful shutdown has begun.
 func (s *Server) ShuttingDown() bool { return s.shutting.Load() }
-
