@@ -30,6 +30,20 @@ func (s *Server) Run(ctx context.Context) error {
 	for _, ln := range lns {
 		s.log.Info("listening", "address", ln.Addr().String(), "network", ln.Addr().Network(), "source", string(src), "protocol", sc.Factory)
 	}
+	stopAdmin, err := s.startAdmin()
+	if err != nil {
+		for _, ln := range lns {
+			ln.Close()
+		}
+		s.current.Load().Close(ctx)
+		return err
+	}
+	defer stopAdmin()
+	if s.opts.Reload {
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go s.watch(wctx)
+	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR2, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)

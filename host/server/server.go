@@ -48,6 +48,7 @@ type Server struct {
 	shutting     atomic.Bool
 	metricSink   func(kind int32, name string, v float64) int32
 	poolObserver pool.Observer
+	httpObserver httpfront.Observer
 	reloadMu     sync.Mutex
 }
 
@@ -59,6 +60,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		s.log = slog.Default()
 	}
 	s.gen.Store(1)
+	if err := s.setupMetrics(); err != nil {
+		return nil, err
+	}
 	p, err := s.buildGeneration(ctx, cfg, 1)
 	if err != nil {
 		return nil, err
@@ -88,6 +92,7 @@ func (s *Server) newHTTP() Frontend {
 		AccessLog:             sc.AccessLog,
 		Debug:                 s.opts.Debug,
 		Logger:                s.log,
+		Observer:              s.httpObserver,
 		Generation:            s.gen.Load,
 	})
 }
