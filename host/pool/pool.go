@@ -59,7 +59,10 @@ type Observer interface {
 	Instantiated(d time.Duration, err error)
 	Fault(kind engine.FaultKind)
 	Recycled()
-	GuestCall(d time.Duration, worker int, req *abi.RequestInfo)
+	// GuestCall follows every guest call: d is its duration, memory the
+	// size of the instance's linear memory after a successful call (0 after
+	// a fault, when the instance is being discarded).
+	GuestCall(d time.Duration, worker int, memory uint32, req *abi.RequestInfo)
 }
 
 // Pool lends instances of one module. Its methods are safe for concurrent
@@ -196,7 +199,11 @@ func (p *Pool) Handle(ctx context.Context, req *abi.RequestInfo, what, trace str
 	call := engine.Call{Request: req, Timeout: p.opts.Timeout, Trace: trace}
 	resp, err := inst.Handle(&call)
 	if p.opts.Observer != nil {
-		p.opts.Observer.GuestCall(time.Since(b.Since), inst.ID, req)
+		var mem uint32
+		if err == nil {
+			mem = inst.MemoryBytes()
+		}
+		p.opts.Observer.GuestCall(time.Since(b.Since), inst.ID, mem, req)
 	}
 	if err == nil {
 		write(inst.ID, resp)
