@@ -167,7 +167,7 @@ type ThriftObserver struct {
 	m        *Metrics
 	children sync.Map // thriftKey → *child
 	mu       sync.Mutex
-	n        int       // children created, guarded by mu
+	n        int          // children created, guarded by mu
 	other    [2][2]*child // overflow children by success, raised; guarded by mu
 }
 
