@@ -44,6 +44,7 @@ func (s *Server) buildGeneration(ctx context.Context, cfg *config.Config, gen in
 	}
 	s.log.Info("module compiled", "module", cfg.App.Module, "generation", gen,
 		"compile_time", mod.CompileTime, "cache_hit", mod.CacheHit)
+	s.observeCompile(mod.CompileTime, mod.CacheHit)
 	iso := pool.PerWorker
 	if sc.Isolation == "request" {
 		iso = pool.PerRequest

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wasmserve/wasmserve/host/config"
 	"github.com/wasmserve/wasmserve/host/httpfront"
+	"github.com/wasmserve/wasmserve/host/metrics"
 	"github.com/wasmserve/wasmserve/host/pool"
 )
 
@@ -49,6 +50,7 @@ type Server struct {
 	metricSink   func(kind int32, name string, v float64) int32
 	poolObserver pool.Observer
 	httpObserver httpfront.Observer
+	metrics      *metrics.Metrics // nil when no metric sink is configured
 	reloadMu     sync.Mutex
 }
 
