@@ -159,7 +159,7 @@ var serverKeys = []Key{
 	{Name: "isolation", Default: "worker", Doc: "`worker`: instances are reused and keep state; `request`: a fresh instance per request", field: func(s *Server) any { return &s.Isolation }, choices: []string{"worker", "request"}},
 	{Name: "limit_request_line", Default: "4094", Doc: "longest HTTP request line (414 beyond); 0 = unlimited", field: func(s *Server) any { return &s.LimitRequestLine }, min: 0, max: 65536},
 	{Name: "limit_request_fields", Default: "100", Doc: "most HTTP header fields (431 beyond)", field: func(s *Server) any { return &s.LimitRequestFields }, min: 0, max: 32768},
-	{Name: "limit_request_field_size", Default: "8190", Doc: "longest HTTP header field (431 beyond)", field: func(s *Server) any { return &s.LimitRequestFieldSize }, min: 0, max: 1<<20},
+	{Name: "limit_request_field_size", Default: "8190", Doc: "longest HTTP header field (431 beyond)", field: func(s *Server) any { return &s.LimitRequestFieldSize }, min: 0, max: 1 << 20},
 	{Name: "max_request_body", Default: "10 MiB", Doc: "largest HTTP request body (413 beyond)", field: func(s *Server) any { return &s.MaxRequestBody }, size: true},
 	{Name: "keepalive", Default: "75 seconds", Doc: "idle keep-alive timeout; 0 disables keep-alive", field: func(s *Server) any { return &s.Keepalive }},
 	{Name: "header_timeout", Default: "10 seconds", Doc: "time allowed to read request headers (slow clients)", field: func(s *Server) any { return &s.HeaderTimeout }},
