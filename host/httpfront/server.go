@@ -119,14 +119,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rw := &countingWriter{ResponseWriter: w}
 	worker := 0
+	trace, span := traceIDs(r.Header)
 	defer func() {
 		d := time.Since(start)
 		if o := s.opts.Observer; o != nil {
 			o.RequestDone(r.Method, rw.status, d)
 		}
 		if s.opts.AccessLog {
-			s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rw.status,
-				"bytes", rw.n, "duration", d, "worker", worker, "remote", r.RemoteAddr)
+			args := []any{"method", r.Method, "path", r.URL.Path, "status", rw.status,
+				"bytes", rw.n, "duration", d, "worker", worker, "remote", r.RemoteAddr}
+			if trace != "" {
+				args = append(args, "trace", trace)
+			}
+			if span != "" {
+				args = append(args, "span", span)
+			}
+			s.log.Info("request", args...)
 		}
 	}()
 	if s.stopping.Load() {
@@ -171,7 +179,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Body:    buf.body.Bytes(),
 		Remote:  r.RemoteAddr,
 	}
-	err := s.opts.Handler.Handle(r.Context(), &req, r.Method+" "+path, traceID(r.Header), func(wk int, resp abi.Response) {
+	err := s.opts.Handler.Handle(r.Context(), &req, r.Method+" "+path, trace, func(wk int, resp abi.Response) {
 		worker = wk
 		s.writeResponse(rw, wk, resp)
 	})
@@ -268,17 +276,23 @@ func (s *Server) readBody(r *http.Request, dst *bytes.Buffer) error {
 	return err
 }
 
-// traceID returns the request's trace id from X-Trace or W3C traceparent.
-func traceID(h http.Header) string {
+// traceIDs returns the request's trace and span ids: X-Trace and X-Span
+// (baseplate), else the trace-id and parent-id of a W3C traceparent
+// (version-traceid-parentid-flags).
+func traceIDs(h http.Header) (trace, span string) {
 	if v := h.Get("X-Trace"); v != "" {
-		return v
+		return v, h.Get("X-Span")
 	}
 	if v := h.Get("Traceparent"); v != "" {
-		if parts := strings.Split(v, "-"); len(parts) >= 2 {
-			return parts[1]
+		parts := strings.Split(v, "-")
+		if len(parts) >= 2 {
+			trace = parts[1]
+		}
+		if len(parts) >= 3 {
+			span = parts[2]
 		}
 	}
-	return ""
+	return trace, span
 }
 
 type countingWriter struct {
