@@ -5,13 +5,14 @@
 //
 // Routes: / (the configured greeting), /echo, /config (app config as JSON),
 // /config/KEY, /log, /status/NNN, /headers, /shutting-down, /counter,
-// /generation, /metric, and the fault routes /panic, /spin and /grow.
+// /generation, /metric, /sleep?ms=N (at most 10 s), and the fault routes /panic, /spin and /grow.
 package main
 
 import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/wasmserve/wasmserve/abi/guest"
 )
@@ -95,6 +96,10 @@ func serve(w guest.ResponseWriter, r *guest.Request) {
 			return
 		}
 		w.Write([]byte("counted"))
+	case p == "/sleep":
+		ms, _ := strconv.Atoi(r.Query().Get("ms"))
+		time.Sleep(time.Duration(min(ms, 10000)) * time.Millisecond)
+		w.Write([]byte("slept"))
 	case p == "/panic":
 		panic("hello-go: /panic requested")
 	case p == "/spin":
