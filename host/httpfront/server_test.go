@@ -13,7 +13,7 @@ import (
 
 	"github.com/wasmserve/wasmserve/host/engine"
 	"github.com/wasmserve/wasmserve/host/httpfront"
-	"github.com/wasmserve/wasmserve/host/internal/testguest"
+	"github.com/wasmserve/wasmserve/internal/testguest"
 	"github.com/wasmserve/wasmserve/host/pool"
 )
 

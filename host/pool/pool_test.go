@@ -10,7 +10,7 @@ import (
 
 	"github.com/wasmserve/wasmserve/abi"
 	"github.com/wasmserve/wasmserve/host/engine"
-	"github.com/wasmserve/wasmserve/host/internal/testguest"
+	"github.com/wasmserve/wasmserve/internal/testguest"
 	"github.com/wasmserve/wasmserve/host/pool"
 )
 

@@ -18,7 +18,7 @@ import (
 // Root returns the repository root.
 func Root() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..", ".."))
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
 // CacheDir is the wazero compilation cache shared by the tests of a run:
