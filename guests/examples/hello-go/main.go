@@ -108,7 +108,7 @@ func serve(w guest.ResponseWriter, r *guest.Request) {
 		}
 	case p == "/grow":
 		for {
-			hoard = append(hoard, make([]byte, 1<<20))
+			hoard = append(hoard, make([]byte, 4<<20))
 		}
 	default:
 		w.WriteHeader(404)
