@@ -147,7 +147,7 @@ func (s *Statsd) Close() error {
 func (s *Statsd) run() {
 	defer close(s.stopped)
 	iv := s.opts.Interval
-	next := time.Now().Truncate(iv).Add(iv)
+	next := nextFlush(time.Now(), iv)
 	t := time.NewTimer(time.Until(next))
 	defer t.Stop()
 	for {
@@ -159,11 +159,17 @@ func (s *Statsd) run() {
 		s.flush()
 		now := time.Now()
 		next = next.Add(iv)
-		if !next.After(now) {
-			next = now.Truncate(iv).Add(iv)
+		if !next.After(now) { // the machine slept or the clock jumped
+			next = nextFlush(now, iv)
 		}
 		t.Reset(time.Until(next))
 	}
+}
+
+// nextFlush is the first multiple of iv since the Unix epoch (in wall
+// clock time) after now: with 10 s, the next :00, :10, :20 … second.
+func nextFlush(now time.Time, iv time.Duration) time.Time {
+	return now.Truncate(iv).Add(iv)
 }
 
 // flush sends one report.
