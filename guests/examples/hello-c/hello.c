@@ -1,0 +1,97 @@
+/* hello-c: the wasmserve example app in C, answering the conformance routes
+ * (see guests/conformance) through the single-header SDK. */
+#define WASMSERVE_IMPLEMENTATION
+#include "wasmserve.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *greeting;
+static unsigned long counter;
+static volatile uint64_t spins;
+static void *volatile hoard;
+
+int ws_init(void) {
+    greeting = ws_config("greeting");
+    return 0;
+}
+
+/* A NUL-terminated copy of b; the caller frees it. */
+static char *cstr(ws_bytes b) {
+    char *s = malloc(b.len + 1);
+    if (!s) __builtin_trap();
+    memcpy(s, b.ptr, b.len);
+    s[b.len] = 0;
+    return s;
+}
+
+static ws_bytes suffix(ws_bytes b, size_t n) { return (ws_bytes){b.ptr + n, b.len - (uint32_t)n}; }
+
+static void echo(const ws_request *req, ws_response *w) {
+    ws_add_header(w, ws_str("X-Echo-Method"), req->method);
+    ws_add_header(w, ws_str("X-Echo-Path"), req->path);
+    ws_add_header(w, ws_str("X-Echo-Query"), req->query);
+    uint32_t pos = 0;
+    ws_bytes k, v;
+    while (ws_fields_next(req->headers, &pos, &k, &v))
+        if (ws_bytes_has_prefix(k, "X-Test-")) ws_add_header(w, k, v);
+    ws_write(w, req->body.ptr, req->body.len);
+}
+
+void ws_serve(const ws_request *req, ws_response *w) {
+    ws_bytes p = req->path;
+    char num[24];
+    if (ws_bytes_eq(p, "/")) {
+        ws_add_header_str(w, "Content-Type", "text/plain; charset=utf-8");
+        ws_write_str(w, greeting ? greeting : "hello, world");
+    } else if (ws_bytes_eq(p, "/echo")) {
+        echo(req, w);
+    } else if (ws_bytes_has_prefix(p, "/status/")) {
+        char *s = cstr(suffix(p, 8));
+        ws_set_status(w, (uint32_t)strtoul(s, NULL, 10));
+        free(s);
+    } else if (ws_bytes_eq(p, "/headers")) {
+        ws_add_header_str(w, "X-Multi", "one");
+        ws_add_header_str(w, "X-Multi", "two");
+        ws_write_str(w, "headers");
+    } else if (ws_bytes_has_prefix(p, "/config/")) {
+        char *key = cstr(suffix(p, 8));
+        char *v = ws_config(key);
+        free(key);
+        if (!v) {
+            ws_set_status(w, 404);
+            ws_write_str(w, "missing");
+            return;
+        }
+        ws_write_str(w, v);
+        free(v);
+    } else if (ws_bytes_eq(p, "/log")) {
+        ws_log(WS_DEBUG, "conformance debug");
+        ws_log(WS_INFO, "conformance info");
+        ws_log(WS_WARN, "conformance warn");
+        ws_log(WS_ERROR, "conformance error");
+        ws_write_str(w, "logged");
+    } else if (ws_bytes_eq(p, "/shutting-down")) {
+        ws_write_str(w, ws_shutting_down() ? "true" : "false");
+    } else if (ws_bytes_eq(p, "/counter")) {
+        snprintf(num, sizeof num, "%lu", ++counter);
+        ws_write_str(w, num);
+    } else if (ws_bytes_eq(p, "/panic")) {
+        ws_panic("hello-c: /panic requested");
+    } else if (ws_bytes_eq(p, "/spin")) {
+        for (;;) spins++;
+    } else if (ws_bytes_eq(p, "/grow")) {
+        /* A chain of 16 KiB blocks, so the last failed growth is within a
+         * page of max_memory. */
+        for (;;) {
+            void **block = malloc(16 << 10);
+            if (!block) __builtin_trap();
+            *block = hoard;
+            hoard = block;
+        }
+    } else {
+        ws_set_status(w, 404);
+        ws_write_str(w, "not found");
+    }
+}
