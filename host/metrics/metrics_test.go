@@ -337,3 +337,19 @@ func TestNextFlushAligned(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkHTTPObserver is the per-request cost of the HTTP metrics.
+func BenchmarkHTTPObserver(b *testing.B) {
+	m := New(Options{})
+	o := m.HTTPObserver()
+	p := m.PoolObserver()
+	req := &abi.RequestInfo{Method: "GET", Path: "/"}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			o.RequestStarted()
+			p.GuestCall(time.Microsecond, 1, 1<<20, req)
+			o.RequestDone("GET", 200, time.Millisecond)
+		}
+	})
+}
