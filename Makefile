@@ -30,7 +30,12 @@ test: deps build
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./abi/... ./guests/...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) test -race -timeout 15m ./...
+	cd bench && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
 	$(MAKE) --no-print-directory fuzz
+
+## bench: the side-by-side benchmarks; writes bench/RESULTS.md and bench/charts/
+bench: build
+	cd bench && $(GO) run . -rounds 3 -duration 5s
 
 ## fuzz: run every fuzz target briefly
 fuzz:
@@ -44,4 +49,4 @@ clean:
 	@for d in $(EXAMPLES); do $(MAKE) --no-print-directory -C $$d clean; done
 
 FORCE:
-.PHONY: all build guests run deps test fuzz clean FORCE
+.PHONY: all build guests run deps test fuzz bench clean FORCE

@@ -19,6 +19,8 @@ need=(
   npm:npm
   systemd-socket-activate:systemd
   curl:curl
+  gunicorn:gunicorn
+  /usr/lib/python3/dist-packages/gevent/__init__.py:python3-gevent
 )
 missing=()
 for entry in "${need[@]}"; do
