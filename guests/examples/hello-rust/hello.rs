@@ -1,0 +1,85 @@
+//! hello-rust: the wasmserve example app in Rust, answering the conformance
+//! routes (see guests/conformance) through the Rust SDK.
+
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU64, Ordering};
+use wasmserve::{Request, Response};
+
+thread_local! {
+    static GREETING: RefCell<String> = RefCell::new(String::from("hello, world"));
+    static COUNTER: Cell<u64> = Cell::new(0);
+    static HOARD: RefCell<Vec<Box<[u8]>>> = RefCell::new(Vec::new());
+}
+
+static SPINS: AtomicU64 = AtomicU64::new(0);
+
+fn init() -> Result<(), String> {
+    if let Some(g) = wasmserve::config("greeting") {
+        GREETING.with(|v| *v.borrow_mut() = g);
+    }
+    Ok(())
+}
+
+fn serve(req: &Request, w: &mut Response) {
+    let path = req.path;
+    if path == b"/" {
+        w.header("Content-Type", "text/plain; charset=utf-8");
+        GREETING.with(|g| w.write(g.borrow().as_bytes()));
+    } else if path == b"/echo" {
+        w.header("X-Echo-Method", req.method);
+        w.header("X-Echo-Path", req.path);
+        w.header("X-Echo-Query", req.query);
+        for (k, v) in req.headers.iter() {
+            if k.starts_with(b"X-Test-") {
+                w.header(k, v);
+            }
+        }
+        w.write(req.body);
+    } else if let Some(code) = path.strip_prefix(b"/status/") {
+        let code = std::str::from_utf8(code).ok().and_then(|s| s.parse().ok());
+        w.set_status(code.unwrap_or(400));
+    } else if path == b"/headers" {
+        w.header("X-Multi", "one");
+        w.header("X-Multi", "two");
+        w.write("headers");
+    } else if let Some(key) = path.strip_prefix(b"/config/") {
+        match wasmserve::config(&String::from_utf8_lossy(key)) {
+            Some(v) => w.write(v),
+            None => {
+                w.set_status(404);
+                w.write("missing");
+            }
+        }
+    } else if path == b"/log" {
+        wasmserve::debug("conformance debug");
+        wasmserve::info("conformance info");
+        wasmserve::warn("conformance warn");
+        wasmserve::error("conformance error");
+        w.write("logged");
+    } else if path == b"/shutting-down" {
+        w.write(if wasmserve::shutting_down() { "true" } else { "false" });
+    } else if path == b"/counter" {
+        let n = COUNTER.with(|c| {
+            c.set(c.get() + 1);
+            c.get()
+        });
+        w.write(n.to_string());
+    } else if path == b"/panic" {
+        panic!("hello-rust: /panic requested");
+    } else if path == b"/spin" {
+        loop {
+            SPINS.fetch_add(1, Ordering::Relaxed);
+        }
+    } else if path == b"/grow" {
+        // 16 KiB blocks, so the failed growth is within a page of max_memory;
+        // allocation failure aborts, which traps.
+        HOARD.with(|h| loop {
+            h.borrow_mut().push(vec![1u8; 16 << 10].into_boxed_slice());
+        });
+    } else {
+        w.set_status(404);
+        w.write("not found");
+    }
+}
+
+wasmserve::export!(serve, init);
