@@ -13,8 +13,8 @@ import (
 
 	"github.com/wasmserve/wasmserve/host/engine"
 	"github.com/wasmserve/wasmserve/host/httpfront"
-	"github.com/wasmserve/wasmserve/internal/testguest"
 	"github.com/wasmserve/wasmserve/host/pool"
+	"github.com/wasmserve/wasmserve/internal/testguest"
 )
 
 // serve starts an HTTP front end for the hello-go example on 127.0.0.1.

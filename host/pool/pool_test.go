@@ -10,8 +10,8 @@ import (
 
 	"github.com/wasmserve/wasmserve/abi"
 	"github.com/wasmserve/wasmserve/host/engine"
-	"github.com/wasmserve/wasmserve/internal/testguest"
 	"github.com/wasmserve/wasmserve/host/pool"
+	"github.com/wasmserve/wasmserve/internal/testguest"
 )
 
 // counterGuest answers every request with a 200 whose 4-byte body is a
