@@ -29,6 +29,7 @@ var (
 	raw      [3]RawHandler
 	initFns  []func() error
 	reqBuf   []byte
+	curReq   abi.Request
 	respBuf  []byte
 	inited   bool
 	initFail bool
@@ -91,13 +92,15 @@ func exportHandle(n int32) int64 {
 	if n > 0 {
 		requestRead(unsafe.Pointer(&b[0]), uint32(n))
 	}
-	req, err := abi.ParseRequest(b)
+	var err error
+	req := &curReq
+	*req, err = abi.ParseRequest(b)
 	var out []byte
 	switch {
 	case err != nil:
 		out = plain(respBuf[:0], 500, "guest: malformed request record: "+err.Error())
 	case int(req.Kind) < len(raw) && raw[req.Kind] != nil:
-		out = raw[req.Kind](&req, respBuf[:0])
+		out = raw[req.Kind](req, respBuf[:0])
 	default:
 		out = plain(respBuf[:0], 501, "guest: no handler registered for this kind of request")
 	}

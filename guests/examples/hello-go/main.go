@@ -44,11 +44,12 @@ func serve(w guest.ResponseWriter, r *guest.Request) {
 		h.Set("X-Echo-Method", r.Method)
 		h.Set("X-Echo-Path", r.Path)
 		h.Set("X-Echo-Query", r.RawQuery)
-		for k, vs := range r.Header {
+		r.Header.Range(func(k, v string) bool {
 			if strings.HasPrefix(k, "X-Test-") {
-				h[k] = append([]string(nil), vs...)
+				h.Add(k, v)
 			}
-		}
+			return true
+		})
 		w.Write(r.Body)
 	case p == "/config":
 		all := map[string]string{}
