@@ -74,7 +74,7 @@ type Pool struct {
 	idle     chan *engine.Instance
 	admitted atomic.Int64
 	mu       sync.Mutex // guards busy, closed, live
-	busy     map[int]*Busy
+	busy     map[int]Busy
 	closed   bool
 	live     int
 	drained  chan struct{}  // closed when live drops to 0 after Close
@@ -108,7 +108,7 @@ func New(ctx context.Context, mod *engine.Module, opts Options) (*Pool, error) {
 		opts:   opts,
 		log:    opts.Logger,
 		idle:   make(chan *engine.Instance, opts.Workers),
-		busy:   map[int]*Busy{},
+		busy:   map[int]Busy{},
 		limits: map[*engine.Instance]int{},
 		done:   make(chan struct{}),
 		ctx:    context.WithoutCancel(ctx),
@@ -192,9 +192,9 @@ func (p *Pool) Handle(ctx context.Context, req *abi.RequestInfo, what, trace str
 	if inst == nil { // closed
 		return ErrClosed
 	}
-	b := &Busy{Worker: inst.ID, What: what, Since: time.Now()}
+	since := time.Now()
 	p.mu.Lock()
-	p.busy[inst.ID] = b
+	p.busy[inst.ID] = Busy{Worker: inst.ID, What: what, Since: since}
 	p.mu.Unlock()
 	call := engine.Call{Request: req, Timeout: p.opts.Timeout, Trace: trace}
 	resp, err := inst.Handle(&call)
@@ -203,7 +203,7 @@ func (p *Pool) Handle(ctx context.Context, req *abi.RequestInfo, what, trace str
 		if err == nil {
 			mem = inst.MemoryBytes()
 		}
-		p.opts.Observer.GuestCall(time.Since(b.Since), inst.ID, mem, req)
+		p.opts.Observer.GuestCall(time.Since(since), inst.ID, mem, req)
 	}
 	if err == nil {
 		write(inst.ID, resp)
@@ -331,7 +331,7 @@ func (p *Pool) BusyList() []Busy {
 	defer p.mu.Unlock()
 	out := make([]Busy, 0, len(p.busy))
 	for _, b := range p.busy {
-		out = append(out, *b)
+		out = append(out, b)
 	}
 	return out
 }
