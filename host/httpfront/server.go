@@ -107,9 +107,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close closes the listeners and every connection at once.
 func (s *Server) Close() error { return s.srv.Close() }
 
+// reqBuf is the per-request state reused across requests.
 type reqBuf struct {
 	body    bytes.Buffer
 	headers []byte
+	rw      countingWriter
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -117,7 +119,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if o := s.opts.Observer; o != nil {
 		o.RequestStarted()
 	}
-	rw := &countingWriter{ResponseWriter: w}
+	buf := s.bufs.Get().(*reqBuf)
+	defer s.bufs.Put(buf)
+	buf.rw = countingWriter{ResponseWriter: w}
+	rw := &buf.rw
 	worker := 0
 	trace, span := traceIDs(r.Header)
 	defer func() {
@@ -145,8 +150,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(rw, msg, status)
 		return
 	}
-	buf := s.bufs.Get().(*reqBuf)
-	defer s.bufs.Put(buf)
 	buf.body.Reset()
 	if err := s.readBody(r, &buf.body); err != nil {
 		var tooBig *http.MaxBytesError
@@ -179,7 +182,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Body:    buf.body.Bytes(),
 		Remote:  r.RemoteAddr,
 	}
-	err := s.opts.Handler.Handle(r.Context(), &req, r.Method+" "+path, trace, func(wk int, resp abi.Response) {
+	err := s.opts.Handler.Handle(r.Context(), &req, "", trace, func(wk int, resp abi.Response) {
 		worker = wk
 		s.writeResponse(rw, wk, resp)
 	})
@@ -222,7 +225,9 @@ func (s *Server) writeResponse(w *countingWriter, worker int, resp abi.Response)
 		h[key] = append(h[key], string(v))
 		return true
 	})
-	h["Content-Length"] = []string{strconv.Itoa(len(resp.Body))}
+	if len(resp.Body) >= 2048 { // net/http sets it for smaller bodies itself
+		h["Content-Length"] = []string{strconv.Itoa(len(resp.Body))}
+	}
 	if s.opts.Debug {
 		h.Set("X-Wasmserve-Worker", strconv.Itoa(worker))
 		if s.opts.Generation != nil {

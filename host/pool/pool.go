@@ -89,6 +89,7 @@ type Busy struct {
 	Worker int
 	What   string // e.g. "GET /spin" or "thrift echo"
 	Since  time.Time
+	req    *abi.RequestInfo
 }
 
 // New instantiates opts.Workers instances of mod and returns the pool. It
@@ -174,7 +175,8 @@ func (p *Pool) Workers() int { return p.opts.Workers }
 // once when MaxConcurrency requests are in, ErrClosed on a closed pool,
 // ctx.Err() if ctx ends while waiting, or the *engine.Fault of the call
 // (after which the instance has been replaced). what describes the request
-// for diagnostics; trace is its trace id, if any.
+// for diagnostics ("" derives it from req when needed); trace is its trace
+// id, if any.
 func (p *Pool) Handle(ctx context.Context, req *abi.RequestInfo, what, trace string, write func(worker int, resp abi.Response)) error {
 	if p.admitted.Add(1) > int64(p.opts.MaxConcurrency) {
 		p.admitted.Add(-1)
@@ -194,7 +196,7 @@ func (p *Pool) Handle(ctx context.Context, req *abi.RequestInfo, what, trace str
 	}
 	since := time.Now()
 	p.mu.Lock()
-	p.busy[inst.ID] = Busy{Worker: inst.ID, What: what, Since: since}
+	p.busy[inst.ID] = Busy{Worker: inst.ID, What: what, Since: since, req: req}
 	p.mu.Unlock()
 	call := engine.Call{Request: req, Timeout: p.opts.Timeout, Trace: trace}
 	resp, err := inst.Handle(&call)
@@ -213,6 +215,14 @@ func (p *Pool) Handle(ctx context.Context, req *abi.RequestInfo, what, trace str
 	p.mu.Unlock()
 	p.release(inst, err)
 	return err
+}
+
+// describe names a request for diagnostics: "GET /path" or "thrift name".
+func describe(r *abi.RequestInfo) string {
+	if r.Kind == abi.KindThrift {
+		return "thrift " + r.Method
+	}
+	return r.Method + " " + r.Path
 }
 
 // release returns inst to the pool, or replaces it after a fault, when it
@@ -331,6 +341,10 @@ func (p *Pool) BusyList() []Busy {
 	defer p.mu.Unlock()
 	out := make([]Busy, 0, len(p.busy))
 	for _, b := range p.busy {
+		if b.What == "" {
+			b.What = describe(b.req)
+		}
+		b.req = nil
 		out = append(out, b)
 	}
 	return out
