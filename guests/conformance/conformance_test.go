@@ -346,7 +346,7 @@ func readManifest(dir string) (manifest, error) {
 
 var httpFactory = regexp.MustCompile(`(?m)^\s*factory\s*=\s*http\s*$`)
 
-func loadGuests(t *testing.T) []guest {
+func loadGuests(t testing.TB) []guest {
 	files, err := filepath.Glob(filepath.Join(testguest.Root(), "guests", "examples", "*", "conformance.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -381,7 +381,7 @@ var serverKeys = []string{
 
 // writeINI copies the guest's app.ini with serverKeys in its server section
 // and module as the app's factory, resolved against the guest's directory.
-func writeINI(t *testing.T, g guest, module string) string {
+func writeINI(t testing.TB, g guest, module string) string {
 	src, err := os.ReadFile(filepath.Join(g.dir, "app.ini"))
 	if err != nil {
 		t.Fatal(err)
@@ -431,7 +431,7 @@ type server struct {
 
 // launch starts wasmserve for module on a unix socket, with --debug so that
 // DEBUG records and the X-Wasmserve-Worker header are on.
-func launch(t *testing.T, bin string, g guest, module string) *server {
+func launch(t testing.TB, bin string, g guest, module string) *server {
 	dir, err := os.MkdirTemp("", "wsconf")
 	if err != nil {
 		t.Fatal(err)
@@ -471,7 +471,7 @@ func launch(t *testing.T, bin string, g guest, module string) *server {
 	return s
 }
 
-func startServer(t *testing.T, bin string, g guest, module string) *server {
+func startServer(t testing.TB, bin string, g guest, module string) *server {
 	s := launch(t, bin, g, module)
 	deadline := time.After(startTimeout)
 	for {
