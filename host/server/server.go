@@ -51,7 +51,10 @@ type Server struct {
 	poolObserver pool.Observer
 	httpObserver httpfront.Observer
 	metrics      *metrics.Metrics // nil when no metric sink is configured
-	reloadMu     sync.Mutex
+	reloadMu     sync.Mutex       // serialises reloads; guards cfg.App
+	// reloadHook, when set, is called with true before a reload and false
+	// after it (sd_notify RELOADING=1 / READY=1).
+	reloadHook func(starting bool)
 }
 
 // New loads cfg's module and starts its workers. Any error is fatal: the
