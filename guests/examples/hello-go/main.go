@@ -100,6 +100,7 @@ func serve(w guest.ResponseWriter, r *guest.Request) {
 	case p == "/sleep":
 		ms, _ := strconv.Atoi(r.Query().Get("ms"))
 		time.Sleep(time.Duration(min(ms, 10000)) * time.Millisecond)
+		w.Header().Set("X-Generation", strconv.FormatInt(guest.Generation(), 10))
 		w.Write([]byte("slept"))
 	case p == "/panic":
 		panic("hello-go: /panic requested")
