@@ -60,6 +60,34 @@ type Server struct {
 	srv      *http.Server
 	stopping atomic.Bool
 	bufs     sync.Pool
+	conns    connStates
+}
+
+// connStates counts connections in http.StateActive: a request has begun
+// arriving and its response is not yet written.
+type connStates struct {
+	mu     sync.Mutex
+	state  map[net.Conn]http.ConnState
+	active int
+}
+
+func (cs *connStates) set(c net.Conn, st http.ConnState) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.state == nil {
+		cs.state = make(map[net.Conn]http.ConnState)
+	}
+	if cs.state[c] == http.StateActive {
+		cs.active--
+	}
+	if st == http.StateActive {
+		cs.active++
+	}
+	if st == http.StateClosed || st == http.StateHijacked {
+		delete(cs.state, c)
+		return
+	}
+	cs.state[c] = st
 }
 
 // New returns a Server for opts.
@@ -81,8 +109,11 @@ func New(opts Options) *Server {
 		MaxHeaderBytes:    maxHeader,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	if opts.Observer != nil {
-		s.srv.ConnState = opts.Observer.ConnState
+	s.srv.ConnState = func(c net.Conn, st http.ConnState) {
+		s.conns.set(c, st)
+		if opts.Observer != nil {
+			opts.Observer.ConnState(c, st)
+		}
 	}
 	if opts.Keepalive == 0 {
 		s.srv.SetKeepAlivesEnabled(false)
@@ -106,6 +137,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Close closes the listeners and every connection at once.
 func (s *Server) Close() error { return s.srv.Close() }
+
+// Active returns the number of connections with a request in progress: its
+// headers have been read and its response is not yet fully written.
+func (s *Server) Active() int {
+	s.conns.mu.Lock()
+	defer s.conns.mu.Unlock()
+	return s.conns.active
+}
 
 // reqBuf is the per-request state reused across requests.
 type reqBuf struct {

@@ -15,6 +15,7 @@ import (
 	"github.com/wasmserve/wasmserve/host/httpfront"
 	"github.com/wasmserve/wasmserve/host/metrics"
 	"github.com/wasmserve/wasmserve/host/pool"
+	"github.com/wasmserve/wasmserve/host/supervise"
 )
 
 // Options configure a Server beyond its config file.
@@ -24,19 +25,34 @@ type Options struct {
 	Logger *slog.Logger // nil = slog.Default()
 }
 
-// Frontend is a protocol front end: HTTP or Thrift.
+// Frontend is a protocol front end: HTTP or Thrift. The lifecycle (Run)
+// drives every front end through the same graceful shutdown.
 type Frontend interface {
-	// Serve accepts connections on ln until Shutdown or Close.
+	// Serve accepts connections on ln until ln's Accept fails (after
+	// Shutdown, Close, or once a draining listen.Listener has handed over
+	// its backlog and closed) and serves each one. Run calls Serve once
+	// per listener, concurrently.
 	Serve(ln net.Listener) error
-	// SetShuttingDown marks the start of graceful shutdown: connections
-	// are not kept alive from now on.
+	// SetShuttingDown marks the start of graceful shutdown: responses
+	// written from now on close their connections (HTTP Connection:
+	// close); accepting and serving otherwise continue.
 	SetShuttingDown()
-	// Shutdown stops accepting, closes idle connections and waits for
-	// active ones until ctx ends.
+	// Shutdown closes the listeners (already drained and closed by Run;
+	// closing them again must not be an error), closes idle connections
+	// at once (keep-alive connections between requests and, as soon as
+	// possible, connections that sent nothing), keeps closing connections
+	// as they become idle, and waits for active ones to finish. It returns
+	// nil when no connection is left, or ctx's error when ctx ends first.
 	Shutdown(ctx context.Context) error
 	// Close closes every listener and connection at once.
 	Close() error
+	// Active returns the number of requests in progress: begun and whose
+	// response is not yet written. Run logs it as the count of requests
+	// abandoned when stop_timeout expires.
+	Active() int
 }
+
+var _ Frontend = (*httpfront.Server)(nil)
 
 // Server is one wasmserve process.
 type Server struct {
