@@ -68,6 +68,10 @@ type Server struct {
 	httpObserver httpfront.Observer
 	metrics      *metrics.Metrics // nil when no metric sink is configured
 	reloadMu     sync.Mutex       // serialises reloads; guards cfg.App
+	// notify reports state to systemd (READY=1, STOPPING=1, RELOADING=1,
+	// WATCHDOG=1); nil, and then silent, when NOTIFY_SOCKET is unset. Run
+	// sets it before serving.
+	notify *supervise.Notifier
 	// reloadHook, when set, is called with true before a reload and false
 	// after it (sd_notify RELOADING=1 / READY=1).
 	reloadHook func(starting bool)
