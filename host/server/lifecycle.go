@@ -72,6 +72,15 @@ func (s *Server) Run(ctx context.Context) error {
 	for _, ln := range lns {
 		go func() { serveErr <- s.front.Serve(ln) }()
 	}
+	if s.reloadHook == nil && s.notify != nil {
+		s.reloadHook = func(starting bool) {
+			if starting {
+				s.logNotify(s.notify.Reloading())
+			} else {
+				s.logNotify(s.notify.Ready())
+			}
+		}
+	}
 	if s.opts.Reload {
 		wctx, cancel := context.WithCancel(ctx)
 		defer cancel()
