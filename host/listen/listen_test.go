@@ -155,7 +155,7 @@ func TestOpenInherited(t *testing.T) {
 				return map[string]string{"LISTEN_PID": "777", "LISTEN_FDS": "2", "LISTEN_FDNAMES": "web:admin"}
 			},
 			source: Systemd, order: []int{3, 4},
-			unset:  []string{"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"},
+			unset: []string{"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
