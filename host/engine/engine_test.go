@@ -128,7 +128,7 @@ func TestHandleFaults(t *testing.T) {
 		{name: "out of bounds request_read", kind: engine.Trap, want: "outside memory",
 			handle: `(drop (call $read (i32.const 0xfffffff0) (i32.const 100))) ` + hello},
 		{name: "unreachable", kind: engine.Trap, want: "unreachable", handle: `unreachable`},
-		{name: "spin", kind: engine.Timeout, want: "deadline exceeded", handle: `(loop $l (br $l)) ` + hello},
+		{name: "spin", kind: engine.Timeout, want: "request_timeout of 200ms exceeded", handle: `(loop $l (br $l)) ` + hello},
 		{name: "grow", kind: engine.MemoryLimit, want: "unreachable",
 			handle: `(loop $l (br_if $l (i32.ne (memory.grow (i32.const 1)) (i32.const -1)))) unreachable`},
 		{name: "response outside memory", kind: engine.BadResponse, want: "outside memory", handle: `i64.const 0x00FFFFFF00000010`},

@@ -38,6 +38,9 @@ type Instance struct {
 	stdout  *lineWriter
 	stderr  *lineWriter
 	created time.Time
+	// deadline closes the module when a call runs past its timeout; the
+	// compiled code then stops at its next loop header or call.
+	deadline *time.Timer
 }
 
 // FaultKind classifies a failed guest call.
@@ -113,6 +116,10 @@ func (m *Module) NewInstance(ctx context.Context, id int) (*Instance, error) {
 	}
 	inst.m = mod
 	inst.handle = mod.ExportedFunction(abi.ExportHandle)
+	inst.deadline = time.AfterFunc(time.Hour, func() {
+		mod.CloseWithExitCode(context.Background(), sys.ExitCodeDeadlineExceeded)
+	})
+	inst.deadline.Stop()
 	if err := inst.start(); err != nil {
 		mod.Close(ctx)
 		return nil, fmt.Errorf("instantiate %s (worker %d): %w", m.opts.Path, id, err)
@@ -184,17 +191,19 @@ func (i *Instance) Handle(c *Call) (abi.Response, error) {
 	i.mu.Lock()
 	i.fault = ""
 	i.mu.Unlock()
-	ctx := i.ctx
-	if c.Timeout > 0 && i.mod.opts.Timeouts {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
-		defer cancel()
+	timed := c.Timeout > 0 && i.mod.opts.Timeouts
+	if timed {
+		i.deadline.Reset(c.Timeout)
 	}
 	i.stack[0] = uint64(uint32(len(i.record)))
-	err := i.handle.CallWithStack(ctx, i.stack)
+	err := i.handle.CallWithStack(i.ctx, i.stack)
 	i.trace = ""
+	if timed && !i.deadline.Stop() && err == nil {
+		// The deadline fired as the call returned: the module is closed.
+		err = sys.NewExitError(sys.ExitCodeDeadlineExceeded)
+	}
 	if err != nil {
-		return abi.Response{}, i.classify(ctx, err)
+		return abi.Response{}, i.classify(err, c.Timeout)
 	}
 	ptr, n := abi.UnpackResult(i.stack[0])
 	rec, ok := i.m.Memory().Read(ptr, n)
@@ -208,15 +217,13 @@ func (i *Instance) Handle(c *Call) (abi.Response, error) {
 	return resp, nil
 }
 
-func (i *Instance) classify(ctx context.Context, err error) error {
+func (i *Instance) classify(err error, timeout time.Duration) error {
 	f := &Fault{Kind: Trap, Worker: i.ID, Err: err}
 	var exit *sys.ExitError
 	switch {
 	case errors.As(err, &exit) && (exit.ExitCode() == sys.ExitCodeDeadlineExceeded || exit.ExitCode() == sys.ExitCodeContextCanceled):
 		f.Kind = Timeout
-		if ctx.Err() != nil {
-			f.Err = ctx.Err()
-		}
+		f.Err = fmt.Errorf("request_timeout of %s exceeded", timeout)
 	case i.mod.limit > 0 && i.m.Memory().Size() >= (i.mod.limit-1)*65536:
 		f.Kind = MemoryLimit
 	}
@@ -239,6 +246,7 @@ func (i *Instance) Close(ctx context.Context) error {
 	if i.m == nil {
 		return nil
 	}
+	i.deadline.Stop()
 	return i.m.Close(ctx)
 }
 
