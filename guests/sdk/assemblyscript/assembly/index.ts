@@ -2,10 +2,10 @@
 // abi/ABI.md).
 //
 // The app's entry file registers its handler and re-exports the module's
-// exports from this file:
+// exports from this file (imported by its relative path, SDK below):
 //
-//   import { Request, Response, handle } from "wasmserve-sdk/assembly";
-//   export { wasmserve_abi_version, wasmserve_handle, wasmserve_init } from "wasmserve-sdk/assembly";
+//   import { Request, Response, handle } from "SDK/assembly/index";
+//   export { wasmserve_abi_version, wasmserve_handle, wasmserve_init } from "SDK/assembly/index";
 //   function serve(req: Request, w: Response): void { w.writeString("hello, world"); }
 //   handle(serve);
 //
