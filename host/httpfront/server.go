@@ -22,6 +22,7 @@ import (
 
 	"github.com/wasmserve/wasmserve/abi"
 	"github.com/wasmserve/wasmserve/host/engine"
+	"github.com/wasmserve/wasmserve/host/listen"
 	"github.com/wasmserve/wasmserve/host/pool"
 )
 
@@ -60,34 +61,9 @@ type Server struct {
 	srv      *http.Server
 	stopping atomic.Bool
 	bufs     sync.Pool
-	conns    connStates
-}
-
-// connStates counts connections in http.StateActive: a request has begun
-// arriving and its response is not yet written.
-type connStates struct {
-	mu     sync.Mutex
-	state  map[net.Conn]http.ConnState
-	active int
-}
-
-func (cs *connStates) set(c net.Conn, st http.ConnState) {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	if cs.state == nil {
-		cs.state = make(map[net.Conn]http.ConnState)
-	}
-	if cs.state[c] == http.StateActive {
-		cs.active--
-	}
-	if st == http.StateActive {
-		cs.active++
-	}
-	if st == http.StateClosed || st == http.StateHijacked {
-		delete(cs.state, c)
-		return
-	}
-	cs.state[c] = st
+	conns    listen.Tracker
+	lnMu     sync.Mutex
+	lns      []net.Listener
 }
 
 // New returns a Server for opts.
@@ -110,7 +86,14 @@ func New(opts Options) *Server {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.srv.ConnState = func(c net.Conn, st http.ConnState) {
-		s.conns.set(c, st)
+		if tc, ok := c.(*listen.Conn); ok {
+			switch st {
+			case http.StateActive:
+				tc.Busy()
+			case http.StateIdle:
+				tc.Idle()
+			}
+		}
 		if opts.Observer != nil {
 			opts.Observer.ConnState(c, st)
 		}
@@ -121,30 +104,53 @@ func New(opts Options) *Server {
 	return s
 }
 
-// Serve accepts connections on ln until Shutdown or Close. It returns
-// http.ErrServerClosed after Shutdown or Close.
-func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+// Serve accepts connections on ln until Shutdown or Close, or until ln's
+// Accept fails. It returns http.ErrServerClosed after Shutdown or Close.
+func (s *Server) Serve(ln net.Listener) error {
+	s.lnMu.Lock()
+	s.lns = append(s.lns, ln)
+	s.lnMu.Unlock()
+	err := s.srv.Serve(listen.TrackListener(ln, &s.conns))
+	if s.stopping.Load() && errors.Is(err, net.ErrClosed) {
+		return http.ErrServerClosed
+	}
+	return err
+}
 
 // SetShuttingDown makes every response from now on carry Connection: close.
 func (s *Server) SetShuttingDown() { s.stopping.Store(true) }
 
-// Shutdown closes the listeners and idle connections, then waits for active
-// requests to finish or ctx to end.
+// Shutdown closes the listeners (which graceful shutdown has normally
+// drained already) and idle connections, then waits for active requests to
+// finish, closing each connection after its response, until none is left
+// or ctx ends. A request begun (even partly received) holds shutdown; an
+// idle keep-alive connection does not, nor does one that has sent nothing
+// for listen.SilentGrace.
+//
+// It does not use http.Server.Shutdown, which drops a request read after
+// it is called: connections accepted from the backlog just before would
+// lose theirs.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopping.Store(true)
-	return s.srv.Shutdown(ctx)
+	s.lnMu.Lock()
+	for _, ln := range s.lns {
+		ln.Close()
+	}
+	s.lnMu.Unlock()
+	return s.conns.Wait(ctx)
 }
 
 // Close closes the listeners and every connection at once.
-func (s *Server) Close() error { return s.srv.Close() }
-
-// Active returns the number of connections with a request in progress: its
-// headers have been read and its response is not yet fully written.
-func (s *Server) Active() int {
-	s.conns.mu.Lock()
-	defer s.conns.mu.Unlock()
-	return s.conns.active
+func (s *Server) Close() error {
+	err := s.srv.Close()
+	s.conns.CloseAll()
+	return err
 }
+
+// Active returns the number of connections with a request in progress: at
+// least one byte of it has been read and its response is not yet fully
+// written.
+func (s *Server) Active() int { return s.conns.Active() }
 
 // reqBuf is the per-request state reused across requests.
 type reqBuf struct {
@@ -272,6 +278,9 @@ func (s *Server) writeResponse(w *countingWriter, worker int, resp abi.Response)
 		if s.opts.Generation != nil {
 			h.Set("X-Wasmserve-Generation", strconv.FormatInt(s.opts.Generation(), 10))
 		}
+	}
+	if s.stopping.Load() { // shutdown began while the guest ran
+		h.Set("Connection", "close")
 	}
 	w.WriteHeader(status)
 	w.Write(resp.Body)

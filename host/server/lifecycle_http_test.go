@@ -65,7 +65,8 @@ func TestLifecycleHTTPQueuedComplete(t *testing.T) {
 	}
 }
 
-// An idle keep-alive connection does not hold shutdown, and a request in
+// An idle keep-alive connection and a connection that never sends do not
+// hold shutdown, and a request in
 // flight on another keep-alive connection gets its response (with
 // Connection: close): the process exits long before stop_timeout.
 func TestLifecycleHTTPKeepAlive(t *testing.T) {
@@ -76,6 +77,8 @@ func TestLifecycleHTTPKeepAlive(t *testing.T) {
 		nil, nil, "--bind", "unix:"+sock)
 	waitServing(t, p, "unix", sock)
 
+	silent := dial(t, "unix", sock) // connects, never sends
+	defer silent.Close()
 	idle := dial(t, "unix", sock)
 	if resp, _ := idle.get(t, "/"); resp.Close {
 		t.Fatal("keep-alive response says Connection: close before shutdown")
@@ -132,8 +135,8 @@ func TestLifecycleHTTPPartialRequest(t *testing.T) {
 	if d := p.ended.Sub(start); d < stopTimeout {
 		t.Errorf("exited %s after SIGTERM, before stop_timeout %s", d, stopTimeout)
 	}
-	if p.log.count("stop_timeout expired", "abandoned=") != 1 {
-		t.Error("no log line counting the abandoned requests")
+	if p.log.count("stop_timeout expired", "abandoned=1") != 1 {
+		t.Error("no log line counting the partial request as abandoned")
 	}
 }
 
