@@ -31,6 +31,7 @@ test: deps build
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) test -race -timeout 15m ./...
 	cd bench && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
+	cd deploy && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
 	$(MAKE) --no-print-directory fuzz
 
 ## bench: the side-by-side benchmarks; writes bench/RESULTS.md and bench/charts/
@@ -44,9 +45,15 @@ fuzz:
 	    echo "fuzz $$t $$f"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$t || exit 1; \
 	  done; done
 
+## image: the container image as an OCI tarball, bin/wasmserve-image.tar, without a Docker engine
+image:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags=-s -o bin/wasmserve-static ./cmd/wasmserve
+	$(MAKE) --no-print-directory -C guests/examples/hello-go
+	cd deploy && $(GO) run ./cmd/image -binary ../bin/wasmserve-static -module ../guests/examples/hello-go/hello.wasm -ini app.ini -out ../bin/wasmserve-image.tar
+
 clean:
 	rm -rf bin .cache
 	@for d in $(EXAMPLES); do $(MAKE) --no-print-directory -C $$d clean; done
 
 FORCE:
-.PHONY: all build guests run deps test fuzz bench clean FORCE
+.PHONY: all build guests run deps test fuzz bench image clean FORCE
