@@ -125,7 +125,8 @@ func expandEnv(s string, lookup func(string) (string, bool)) string {
 			b.WriteByte(s[i])
 			continue
 		}
-		name, end := "", i+1
+		var name string
+		var end int
 		if s[i+1] == '{' {
 			j := strings.IndexByte(s[i+2:], '}')
 			if j < 0 {

@@ -482,14 +482,12 @@ func TestDrain(t *testing.T) {
 			// Connect while the loop runs: it takes some before Drain and
 			// the rest, still queued, during it.
 			const queued = 9
-			var clients []net.Conn
 			for i := 0; i < queued; i++ {
 				c, err := net.Dial(network, a.String())
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer c.Close()
-				clients = append(clients, c)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()

@@ -40,7 +40,6 @@ type guestRegistry struct {
 	list    []*guestMetric // guarded by mu, in creation order
 	refused atomic.Uint64
 	lastLog atomic.Int64 // unix nanoseconds of the last refusal logged
-	desc    *prometheus.Desc
 }
 
 func newGuestRegistry(m *Metrics) *guestRegistry {
