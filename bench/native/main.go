@@ -19,7 +19,8 @@ func main() {
 		w.Write(hello)
 	})
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
-		b, err := io.ReadAll(r.Body)
+		b := make([]byte, 0, max(r.ContentLength, 512))
+		b, err := readAll(r.Body, b)
 		if err != nil {
 			http.Error(w, err.Error(), 400)
 			return
@@ -27,4 +28,21 @@ func main() {
 		w.Write(b)
 	})
 	log.Fatal(http.ListenAndServe(*addr, mux))
+}
+
+// readAll reads r to the end into b, which is sized from Content-Length.
+func readAll(r io.Reader, b []byte) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
