@@ -301,3 +301,34 @@ func TestVersionAndHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestWASIGrants checks that a guest sees no host files or environment
+// unless the app section grants them.
+func TestWASIGrants(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "x.txt"), []byte("granted file"), 0o644)
+	// The server inherits the test's environment; only wasi.env decides
+	// what the guest sees.
+	path := os.Getenv("PATH")
+	granted := start(t, writeINI(t, "workers = 2\n", "wasi.dir = "+dir+":/data\nwasi.env = PATH\n"))
+	if status, body, _ := granted.get(t, "/file?path=/data/x.txt"); status != 200 || body != "granted file" {
+		t.Errorf("granted file: %d %q", status, body)
+	}
+	if _, body, _ := granted.get(t, "/env?name=PATH"); body != path || body == "" {
+		t.Errorf("granted PATH: %q, want %q", body, path)
+	}
+	if _, body, _ := granted.get(t, "/env?name=HOME"); body != "" {
+		t.Errorf("ungranted HOME visible: %q", body)
+	}
+	plain := start(t, writeINI(t, "workers = 2\n", ""))
+	if status, _, _ := plain.get(t, "/file?path=/data/x.txt"); status != 404 {
+		t.Errorf("file without a grant: status %d, want 404", status)
+	}
+	if status, _, _ := plain.get(t, "/file?path="+filepath.Join(dir, "x.txt")); status != 404 {
+		t.Errorf("host path without a grant: status %d, want 404", status)
+	}
+	if _, body, _ := plain.get(t, "/env?name=PATH"); body != "" {
+		t.Errorf("env without a grant: %q", body)
+	}
+}

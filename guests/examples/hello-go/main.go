@@ -5,11 +5,13 @@
 //
 // Routes: / (the configured greeting), /echo, /config (app config as JSON),
 // /config/KEY, /log, /status/NNN, /headers, /shutting-down, /counter,
-// /generation, /metric, /sleep?ms=N (at most 10 s), and the fault routes /panic, /spin and /grow.
+// /generation, /metric, /sleep?ms=N (at most 10 s), /file?path=P and /env?name=N (WASI
+// grants), and the fault routes /panic, /spin and /grow.
 package main
 
 import (
 	"encoding/json"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -102,6 +104,18 @@ func serve(w guest.ResponseWriter, r *guest.Request) {
 		time.Sleep(time.Duration(min(ms, 10000)) * time.Millisecond)
 		w.Header().Set("X-Generation", strconv.FormatInt(guest.Generation(), 10))
 		w.Write([]byte("slept"))
+	case p == "/file":
+		// Reads a file through WASI; only directories granted with
+		// wasi.dir in the app section are visible.
+		b, err := os.ReadFile(r.Query().Get("path"))
+		if err != nil {
+			w.WriteHeader(404)
+			w.Write([]byte(err.Error()))
+			return
+		}
+		w.Write(b)
+	case p == "/env":
+		w.Write([]byte(os.Getenv(r.Query().Get("name"))))
 	case p == "/panic":
 		panic("hello-go: /panic requested")
 	case p == "/spin":
