@@ -198,7 +198,11 @@ func (p *Pool) Handle(ctx context.Context, req *abi.RequestInfo, what, trace str
 	p.mu.Lock()
 	p.busy[inst.ID] = Busy{Worker: inst.ID, What: what, Since: since, req: req}
 	p.mu.Unlock()
-	call := engine.Call{Request: req, Timeout: p.opts.Timeout, Trace: trace}
+	timeout := p.opts.Timeout
+	if d, ok := ctx.Value(timeoutKey{}).(time.Duration); ok && timeout > 0 && d < timeout {
+		timeout = d
+	}
+	call := engine.Call{Request: req, Timeout: timeout, Trace: trace}
 	resp, err := inst.Handle(&call)
 	if p.opts.Observer != nil {
 		var mem uint32
@@ -215,6 +219,16 @@ func (p *Pool) Handle(ctx context.Context, req *abi.RequestInfo, what, trace str
 	p.mu.Unlock()
 	p.release(inst, err)
 	return err
+}
+
+type timeoutKey struct{}
+
+// WithTimeout returns a context under which Handle bounds the guest call by
+// d when that is shorter than the pool's timeout (for example a Thrift
+// Deadline-Budget). With the pool's timeout off it has no effect: the module
+// was then compiled without the checks that stop a running guest.
+func WithTimeout(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, timeoutKey{}, d)
 }
 
 // describe names a request for diagnostics: "GET /path" or "thrift name".

@@ -96,6 +96,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	switch cfg.Server.Factory {
 	case "http":
 		s.front = s.newHTTP()
+	case "thrift":
+		s.front = s.newThrift()
 	default:
 		p.Close(ctx)
 		return nil, fmt.Errorf("server factory %q is not supported", cfg.Server.Factory)

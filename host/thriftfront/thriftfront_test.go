@@ -1,0 +1,269 @@
+package thriftfront_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/thrift/lib/go/thrift"
+
+	"github.com/wasmserve/wasmserve/guests/examples/thrift-go/gen-go/baseplate"
+	"github.com/wasmserve/wasmserve/guests/examples/thrift-go/gen-go/example"
+	"github.com/wasmserve/wasmserve/internal/testguest"
+)
+
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l *logBuffer) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// serve runs the thrift-go example with the real binary on 127.0.0.1 and
+// returns its address and log.
+func serve(t *testing.T, extra string) (string, *logBuffer) {
+	t.Helper()
+	dir := t.TempDir()
+	ini := filepath.Join(dir, "app.ini")
+	os.WriteFile(ini, []byte(fmt.Sprintf("[server:main]\nfactory = thrift\nworkers = 2\ndrain_time = 0\nrequest_timeout = 2 seconds\ncompilation_cache = %s\n%s\n[app:main]\nfactory = %s\ngreeting = from config\n",
+		testguest.CacheDir(), extra, testguest.Module(t, "thrift-go", "thrift.wasm"))), 0o644)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	log := &logBuffer{}
+	cmd := exec.Command(testguest.Binary(t), "--bind", addr, ini)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+		if t.Failed() {
+			t.Logf("server log:\n%s", log.String())
+		}
+	})
+	deadline := time.Now().Add(90 * time.Second)
+	for !strings.Contains(log.String(), "msg=serving") {
+		select {
+		case <-done:
+			t.Fatalf("server exited:\n%s", log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server not serving:\n%s", log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return addr, log
+}
+
+// clientKind builds one of the standard Thrift client types.
+type clientKind struct {
+	name  string
+	trans func(thrift.TTransport, *thrift.TConfiguration) thrift.TTransport
+	proto func(thrift.TTransport, *thrift.TConfiguration) thrift.TProtocol
+}
+
+var (
+	binaryProto  = func(t thrift.TTransport, c *thrift.TConfiguration) thrift.TProtocol { return thrift.NewTBinaryProtocolConf(t, c) }
+	compactProto = func(t thrift.TTransport, c *thrift.TConfiguration) thrift.TProtocol { return thrift.NewTCompactProtocolConf(t, c) }
+	unframed     = func(t thrift.TTransport, _ *thrift.TConfiguration) thrift.TTransport { return t }
+	framed       = func(t thrift.TTransport, c *thrift.TConfiguration) thrift.TTransport { return thrift.NewTFramedTransportConf(t, c) }
+	kinds        = []clientKind{
+		{"unframed binary", unframed, binaryProto},
+		{"unframed compact", unframed, compactProto},
+		{"framed binary", framed, binaryProto},
+		{"framed compact", framed, compactProto},
+		{"THeader binary", func(t thrift.TTransport, c *thrift.TConfiguration) thrift.TTransport { return thrift.NewTHeaderTransportConf(t, c) },
+			func(t thrift.TTransport, c *thrift.TConfiguration) thrift.TProtocol { return thrift.NewTHeaderProtocolConf(t, c) }},
+		{"THeader compact zlib", func(t thrift.TTransport, c *thrift.TConfiguration) thrift.TTransport {
+			ht := thrift.NewTHeaderTransportConf(t, c)
+			ht.AddTransform(thrift.TransformZlib)
+			return ht
+		}, func(t thrift.TTransport, _ *thrift.TConfiguration) thrift.TProtocol {
+			c := &thrift.TConfiguration{THeaderProtocolID: thrift.THeaderProtocolIDPtrMust(thrift.THeaderProtocolCompact)}
+			return thrift.NewTHeaderProtocolConf(t, c)
+		}},
+	}
+)
+
+func dial(t *testing.T, addr string, k clientKind) (*example.ExampleClient, thrift.TTransport) {
+	t.Helper()
+	cfg := &thrift.TConfiguration{ConnectTimeout: 10 * time.Second, SocketTimeout: 30 * time.Second}
+	sock := thrift.NewTSocketConf(addr, cfg)
+	if err := sock.Open(); err != nil {
+		t.Fatal(err)
+	}
+	tr := k.trans(sock, cfg)
+	t.Cleanup(func() { tr.Close() })
+	p := k.proto(tr, cfg)
+	return example.NewExampleClient(thrift.NewTStandardClient(p, p)), tr
+}
+
+func TestClientTypes(t *testing.T) {
+	t.Parallel()
+	addr, _ := serve(t, "")
+	ctx := context.Background()
+	// Sequential: the oneway check reads state that every client's
+	// remember call writes.
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			c, _ := dial(t, addr, k)
+			if got, err := c.Echo(ctx, "hello "+k.name); err != nil || got != "hello "+k.name {
+				t.Fatalf("echo = %q, %v", got, err)
+			}
+			var ee *example.EchoError
+			if _, err := c.Fail(ctx, "boom"); !errors.As(err, &ee) || ee.Message != "boom" {
+				t.Fatalf("fail: %v, want EchoError(boom)", err)
+			}
+			if err := c.Remember(ctx, k.name); err != nil {
+				t.Fatalf("remember: %v", err)
+			}
+			// The oneway call landed on one of the two workers: ask until
+			// the one that has it answers.
+			found := false
+			for i := 0; i < 20 && !found; i++ {
+				got, err := c.Recall(ctx)
+				if err != nil {
+					t.Fatalf("recall: %v", err)
+				}
+				found = got == k.name
+			}
+			if !found {
+				t.Errorf("oneway remember(%q) not observed by recall", k.name)
+			}
+			var ae thrift.TApplicationException
+			if _, err := c.Trap(ctx); !errors.As(err, &ae) || ae.TypeId() != thrift.INTERNAL_ERROR || !strings.Contains(ae.Error(), "trap") {
+				t.Fatalf("trap: %v, want an INTERNAL_ERROR TApplicationException", err)
+			}
+			if got, err := c.Echo(ctx, "after trap"); err != nil || got != "after trap" {
+				t.Fatalf("echo after trap on the same connection = %q, %v", got, err)
+			}
+			hc := baseplate.NewBaseplateServiceV2Client(c.Client_())
+			probe := baseplate.IsHealthyProbe_READINESS
+			if ok, err := hc.IsHealthy(ctx, &baseplate.IsHealthyRequest{Probe: &probe}); err != nil || !ok {
+				t.Fatalf("is_healthy = %v, %v", ok, err)
+			}
+		})
+	}
+}
+
+func TestTHeaderHeadersAndConfig(t *testing.T) {
+	t.Parallel()
+	addr, _ := serve(t, "")
+	c, tr := dial(t, addr, kinds[4])
+	ht := tr.(*thrift.THeaderTransport)
+	ctx := thrift.SetWriteHeaderList(context.Background(), []string{"X-Request-Tag"})
+	ctx = thrift.SetHeader(ctx, "X-Request-Tag", "tag-42")
+	got, err := c.Lookup(ctx, "X-Request-Tag", "greeting")
+	if err != nil || got != "tag-42|from config" {
+		t.Fatalf("lookup = %q, %v", got, err)
+	}
+	if v := ht.GetReadHeaders()["Echoed-Header"]; v != "tag-42" {
+		t.Errorf("reply header Echoed-Header = %q", v)
+	}
+}
+
+func TestTimeoutAndDeadlineBudget(t *testing.T) {
+	t.Parallel()
+	addr, _ := serve(t, "")
+	c, _ := dial(t, addr, kinds[4])
+	ctx := thrift.SetWriteHeaderList(context.Background(), []string{"Deadline-Budget"})
+	ctx = thrift.SetHeader(ctx, "Deadline-Budget", "200")
+	start := time.Now()
+	var ae thrift.TApplicationException
+	if _, err := c.Spin(ctx); !errors.As(err, &ae) || !strings.Contains(ae.Error(), "timeout") {
+		t.Fatalf("spin: %v, want a timeout TApplicationException", err)
+	}
+	if d := time.Since(start); d > 1900*time.Millisecond {
+		t.Errorf("spin with a 200 ms Deadline-Budget took %v; request_timeout (2 s) applied instead", d)
+	}
+	if got, err := c.Echo(context.Background(), "alive"); err != nil || got != "alive" {
+		t.Fatalf("echo after timeout = %q, %v", got, err)
+	}
+}
+
+func TestManyClients(t *testing.T) {
+	t.Parallel()
+	addr, _ := serve(t, "")
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, _ := dial(t, addr, kinds[i%len(kinds)])
+			for j := 0; j < 30; j++ {
+				want := fmt.Sprintf("client %d call %d", i, j)
+				if got, err := c.Echo(context.Background(), want); err != nil || got != want {
+					t.Errorf("echo = %q, %v; want %q", got, err, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestMalformedInput(t *testing.T) {
+	t.Parallel()
+	addr, log := serve(t, "max_frame_size = 1 MiB\n")
+	healthy, _ := dial(t, addr, kinds[2])
+	u32 := func(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+	cases := []struct {
+		name string
+		data []byte
+		log  string
+	}{
+		{"oversized frame", u32(2 << 20), "frame too large"},
+		{"negative length", u32(0xfffffff0), "frame too large"},
+		{"garbage", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), "closing connection"},
+		{"truncated frame", append(u32(100), 0x80, 0x01, 0x00, 0x01), "truncated"},
+		{"wrong protocol id", append(u32(12), 0x12, 0x34, 0x56, 0x78, 0, 0, 0, 0, 0, 0, 0, 0), "closing connection"},
+	}
+	for i, c := range cases {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.Write(c.data)
+		if c.name == "truncated frame" {
+			conn.(*net.TCPConn).CloseWrite()
+		}
+		conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		b, err := io.ReadAll(conn)
+		conn.Close()
+		if err != nil || len(b) != 0 {
+			t.Errorf("%s: read %q, %v; want the server to close the connection", c.name, b, err)
+		}
+		if got, err := healthy.Echo(context.Background(), c.name); err != nil || got != c.name {
+			t.Fatalf("healthy client after %s: %q, %v", c.name, got, err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for strings.Count(log.String(), "thrift: closing connection") < i+1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no log line naming the reason", c.name)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !strings.Contains(log.String(), c.log) {
+			t.Errorf("%s: log lacks %q", c.name, c.log)
+		}
+	}
+}
