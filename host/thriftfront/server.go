@@ -59,7 +59,6 @@ type Server struct {
 	stopping atomic.Bool
 	mu       sync.Mutex
 	lns      []net.Listener
-	closed   bool
 }
 
 // New returns a Server for opts.

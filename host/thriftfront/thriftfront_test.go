@@ -27,8 +27,12 @@ type logBuffer struct {
 	b  strings.Builder
 }
 
-func (l *logBuffer) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-func (l *logBuffer) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *logBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // serve runs the thrift-go example with the real binary on 127.0.0.1 and
 // returns its address and log.
@@ -82,17 +86,27 @@ type clientKind struct {
 }
 
 var (
-	binaryProto  = func(t thrift.TTransport, c *thrift.TConfiguration) thrift.TProtocol { return thrift.NewTBinaryProtocolConf(t, c) }
-	compactProto = func(t thrift.TTransport, c *thrift.TConfiguration) thrift.TProtocol { return thrift.NewTCompactProtocolConf(t, c) }
-	unframed     = func(t thrift.TTransport, _ *thrift.TConfiguration) thrift.TTransport { return t }
-	framed       = func(t thrift.TTransport, c *thrift.TConfiguration) thrift.TTransport { return thrift.NewTFramedTransportConf(t, c) }
-	kinds        = []clientKind{
+	binaryProto = func(t thrift.TTransport, c *thrift.TConfiguration) thrift.TProtocol {
+		return thrift.NewTBinaryProtocolConf(t, c)
+	}
+	compactProto = func(t thrift.TTransport, c *thrift.TConfiguration) thrift.TProtocol {
+		return thrift.NewTCompactProtocolConf(t, c)
+	}
+	unframed = func(t thrift.TTransport, _ *thrift.TConfiguration) thrift.TTransport { return t }
+	framed   = func(t thrift.TTransport, c *thrift.TConfiguration) thrift.TTransport {
+		return thrift.NewTFramedTransportConf(t, c)
+	}
+	kinds = []clientKind{
 		{"unframed binary", unframed, binaryProto},
 		{"unframed compact", unframed, compactProto},
 		{"framed binary", framed, binaryProto},
 		{"framed compact", framed, compactProto},
-		{"THeader binary", func(t thrift.TTransport, c *thrift.TConfiguration) thrift.TTransport { return thrift.NewTHeaderTransportConf(t, c) },
-			func(t thrift.TTransport, c *thrift.TConfiguration) thrift.TProtocol { return thrift.NewTHeaderProtocolConf(t, c) }},
+		{"THeader binary", func(t thrift.TTransport, c *thrift.TConfiguration) thrift.TTransport {
+			return thrift.NewTHeaderTransportConf(t, c)
+		},
+			func(t thrift.TTransport, c *thrift.TConfiguration) thrift.TProtocol {
+				return thrift.NewTHeaderProtocolConf(t, c)
+			}},
 		{"THeader compact zlib", func(t thrift.TTransport, c *thrift.TConfiguration) thrift.TTransport {
 			ht := thrift.NewTHeaderTransportConf(t, c)
 			ht.AddTransform(thrift.TransformZlib)

@@ -2,5 +2,4 @@
 
 package baseplate
 
-var GoUnusedProtection__ int;
-
+var GoUnusedProtection__ int

@@ -8,8 +8,8 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"time"
 	thrift "github.com/apache/thrift/lib/go/thrift"
+	"time"
 )
 
 // (needed to ensure safety because of naive import list construction.)
@@ -21,564 +21,601 @@ var _ = time.Now
 var _ = bytes.Equal
 
 type IsHealthyProbe int64
+
 const (
-  IsHealthyProbe_READINESS IsHealthyProbe = 1
-  IsHealthyProbe_LIVENESS IsHealthyProbe = 2
-  IsHealthyProbe_STARTUP IsHealthyProbe = 3
+	IsHealthyProbe_READINESS IsHealthyProbe = 1
+	IsHealthyProbe_LIVENESS  IsHealthyProbe = 2
+	IsHealthyProbe_STARTUP   IsHealthyProbe = 3
 )
 
 func (p IsHealthyProbe) String() string {
-  switch p {
-  case IsHealthyProbe_READINESS: return "READINESS"
-  case IsHealthyProbe_LIVENESS: return "LIVENESS"
-  case IsHealthyProbe_STARTUP: return "STARTUP"
-  }
-  return "<UNSET>"
+	switch p {
+	case IsHealthyProbe_READINESS:
+		return "READINESS"
+	case IsHealthyProbe_LIVENESS:
+		return "LIVENESS"
+	case IsHealthyProbe_STARTUP:
+		return "STARTUP"
+	}
+	return "<UNSET>"
 }
 
 func IsHealthyProbeFromString(s string) (IsHealthyProbe, error) {
-  switch s {
-  case "READINESS": return IsHealthyProbe_READINESS, nil 
-  case "LIVENESS": return IsHealthyProbe_LIVENESS, nil 
-  case "STARTUP": return IsHealthyProbe_STARTUP, nil 
-  }
-  return IsHealthyProbe(0), fmt.Errorf("not a valid IsHealthyProbe string")
+	switch s {
+	case "READINESS":
+		return IsHealthyProbe_READINESS, nil
+	case "LIVENESS":
+		return IsHealthyProbe_LIVENESS, nil
+	case "STARTUP":
+		return IsHealthyProbe_STARTUP, nil
+	}
+	return IsHealthyProbe(0), fmt.Errorf("not a valid IsHealthyProbe string")
 }
-
 
 func IsHealthyProbePtr(v IsHealthyProbe) *IsHealthyProbe { return &v }
 
 func (p IsHealthyProbe) MarshalText() ([]byte, error) {
-return []byte(p.String()), nil
+	return []byte(p.String()), nil
 }
 
 func (p *IsHealthyProbe) UnmarshalText(text []byte) error {
-q, err := IsHealthyProbeFromString(string(text))
-if (err != nil) {
-return err
-}
-*p = q
-return nil
+	q, err := IsHealthyProbeFromString(string(text))
+	if err != nil {
+		return err
+	}
+	*p = q
+	return nil
 }
 
 func (p *IsHealthyProbe) Scan(value interface{}) error {
-v, ok := value.(int64)
-if !ok {
-return errors.New("Scan value is not int64")
-}
-*p = IsHealthyProbe(v)
-return nil
+	v, ok := value.(int64)
+	if !ok {
+		return errors.New("Scan value is not int64")
+	}
+	*p = IsHealthyProbe(v)
+	return nil
 }
 
-func (p * IsHealthyProbe) Value() (driver.Value, error) {
-  if p == nil {
-    return nil, nil
-  }
-return int64(*p), nil
+func (p *IsHealthyProbe) Value() (driver.Value, error) {
+	if p == nil {
+		return nil, nil
+	}
+	return int64(*p), nil
 }
+
 // Attributes:
-//  - Probe
+//   - Probe
 type IsHealthyRequest struct {
-  Probe *IsHealthyProbe `thrift:"probe,1" db:"probe" json:"probe,omitempty"`
+	Probe *IsHealthyProbe `thrift:"probe,1" db:"probe" json:"probe,omitempty"`
 }
 
 func NewIsHealthyRequest() *IsHealthyRequest {
-  return &IsHealthyRequest{}
+	return &IsHealthyRequest{}
 }
 
 var IsHealthyRequest_Probe_DEFAULT IsHealthyProbe
+
 func (p *IsHealthyRequest) GetProbe() IsHealthyProbe {
-  if !p.IsSetProbe() {
-    return IsHealthyRequest_Probe_DEFAULT
-  }
-return *p.Probe
+	if !p.IsSetProbe() {
+		return IsHealthyRequest_Probe_DEFAULT
+	}
+	return *p.Probe
 }
 func (p *IsHealthyRequest) IsSetProbe() bool {
-  return p.Probe != nil
+	return p.Probe != nil
 }
 
 func (p *IsHealthyRequest) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.I32 {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.I32 {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
 }
 
-func (p *IsHealthyRequest)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI32(ctx); err != nil {
-  return thrift.PrependError("error reading field 1: ", err)
-} else {
-  temp := IsHealthyProbe(v)
-  p.Probe = &temp
-}
-  return nil
+func (p *IsHealthyRequest) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI32(ctx); err != nil {
+		return thrift.PrependError("error reading field 1: ", err)
+	} else {
+		temp := IsHealthyProbe(v)
+		p.Probe = &temp
+	}
+	return nil
 }
 
 func (p *IsHealthyRequest) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "IsHealthyRequest"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "IsHealthyRequest"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *IsHealthyRequest) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetProbe() {
-    if err := oprot.WriteFieldBegin(ctx, "probe", thrift.I32, 1); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:probe: ", p), err) }
-    if err := oprot.WriteI32(ctx, int32(*p.Probe)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.probe (1) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1:probe: ", p), err) }
-  }
-  return err
+	if p.IsSetProbe() {
+		if err := oprot.WriteFieldBegin(ctx, "probe", thrift.I32, 1); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:probe: ", p), err)
+		}
+		if err := oprot.WriteI32(ctx, int32(*p.Probe)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.probe (1) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1:probe: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *IsHealthyRequest) Equals(other *IsHealthyRequest) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if p.Probe != other.Probe {
-    if p.Probe == nil || other.Probe == nil {
-      return false
-    }
-    if (*p.Probe) != (*other.Probe) { return false }
-  }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if p.Probe != other.Probe {
+		if p.Probe == nil || other.Probe == nil {
+			return false
+		}
+		if (*p.Probe) != (*other.Probe) {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *IsHealthyRequest) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("IsHealthyRequest(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("IsHealthyRequest(%+v)", *p)
 }
 
 type BaseplateServiceV2 interface {
-  // Parameters:
-  //  - Request
-  IsHealthy(ctx context.Context, request *IsHealthyRequest) (_r bool, _err error)
+	// Parameters:
+	//  - Request
+	IsHealthy(ctx context.Context, request *IsHealthyRequest) (_r bool, _err error)
 }
 
 type BaseplateServiceV2Client struct {
-  c thrift.TClient
-  meta thrift.ResponseMeta
+	c    thrift.TClient
+	meta thrift.ResponseMeta
 }
 
 func NewBaseplateServiceV2ClientFactory(t thrift.TTransport, f thrift.TProtocolFactory) *BaseplateServiceV2Client {
-  return &BaseplateServiceV2Client{
-    c: thrift.NewTStandardClient(f.GetProtocol(t), f.GetProtocol(t)),
-  }
+	return &BaseplateServiceV2Client{
+		c: thrift.NewTStandardClient(f.GetProtocol(t), f.GetProtocol(t)),
+	}
 }
 
 func NewBaseplateServiceV2ClientProtocol(t thrift.TTransport, iprot thrift.TProtocol, oprot thrift.TProtocol) *BaseplateServiceV2Client {
-  return &BaseplateServiceV2Client{
-    c: thrift.NewTStandardClient(iprot, oprot),
-  }
+	return &BaseplateServiceV2Client{
+		c: thrift.NewTStandardClient(iprot, oprot),
+	}
 }
 
 func NewBaseplateServiceV2Client(c thrift.TClient) *BaseplateServiceV2Client {
-  return &BaseplateServiceV2Client{
-    c: c,
-  }
+	return &BaseplateServiceV2Client{
+		c: c,
+	}
 }
 
 func (p *BaseplateServiceV2Client) Client_() thrift.TClient {
-  return p.c
+	return p.c
 }
 
 func (p *BaseplateServiceV2Client) LastResponseMeta_() thrift.ResponseMeta {
-  return p.meta
+	return p.meta
 }
 
 func (p *BaseplateServiceV2Client) SetLastResponseMeta_(meta thrift.ResponseMeta) {
-  p.meta = meta
+	p.meta = meta
 }
 
 // Parameters:
-//  - Request
+//   - Request
 func (p *BaseplateServiceV2Client) IsHealthy(ctx context.Context, request *IsHealthyRequest) (_r bool, _err error) {
-  var _args0 BaseplateServiceV2IsHealthyArgs
-  _args0.Request = request
-  var _result2 BaseplateServiceV2IsHealthyResult
-  var _meta1 thrift.ResponseMeta
-  _meta1, _err = p.Client_().Call(ctx, "is_healthy", &_args0, &_result2)
-  p.SetLastResponseMeta_(_meta1)
-  if _err != nil {
-    return
-  }
-  return _result2.GetSuccess(), nil
+	var _args0 BaseplateServiceV2IsHealthyArgs
+	_args0.Request = request
+	var _result2 BaseplateServiceV2IsHealthyResult
+	var _meta1 thrift.ResponseMeta
+	_meta1, _err = p.Client_().Call(ctx, "is_healthy", &_args0, &_result2)
+	p.SetLastResponseMeta_(_meta1)
+	if _err != nil {
+		return
+	}
+	return _result2.GetSuccess(), nil
 }
 
 type BaseplateServiceV2Processor struct {
-  processorMap map[string]thrift.TProcessorFunction
-  handler BaseplateServiceV2
+	processorMap map[string]thrift.TProcessorFunction
+	handler      BaseplateServiceV2
 }
 
 func (p *BaseplateServiceV2Processor) AddToProcessorMap(key string, processor thrift.TProcessorFunction) {
-  p.processorMap[key] = processor
+	p.processorMap[key] = processor
 }
 
 func (p *BaseplateServiceV2Processor) GetProcessorFunction(key string) (processor thrift.TProcessorFunction, ok bool) {
-  processor, ok = p.processorMap[key]
-  return processor, ok
+	processor, ok = p.processorMap[key]
+	return processor, ok
 }
 
 func (p *BaseplateServiceV2Processor) ProcessorMap() map[string]thrift.TProcessorFunction {
-  return p.processorMap
+	return p.processorMap
 }
 
 func NewBaseplateServiceV2Processor(handler BaseplateServiceV2) *BaseplateServiceV2Processor {
 
-  self3 := &BaseplateServiceV2Processor{handler:handler, processorMap:make(map[string]thrift.TProcessorFunction)}
-  self3.processorMap["is_healthy"] = &baseplateServiceV2ProcessorIsHealthy{handler:handler}
-return self3
+	self3 := &BaseplateServiceV2Processor{handler: handler, processorMap: make(map[string]thrift.TProcessorFunction)}
+	self3.processorMap["is_healthy"] = &baseplateServiceV2ProcessorIsHealthy{handler: handler}
+	return self3
 }
 
 func (p *BaseplateServiceV2Processor) Process(ctx context.Context, iprot, oprot thrift.TProtocol) (success bool, err thrift.TException) {
-  name, _, seqId, err2 := iprot.ReadMessageBegin(ctx)
-  if err2 != nil { return false, thrift.WrapTException(err2) }
-  if processor, ok := p.GetProcessorFunction(name); ok {
-    return processor.Process(ctx, seqId, iprot, oprot)
-  }
-  iprot.Skip(ctx, thrift.STRUCT)
-  iprot.ReadMessageEnd(ctx)
-  x4 := thrift.NewTApplicationException(thrift.UNKNOWN_METHOD, "Unknown function " + name)
-  oprot.WriteMessageBegin(ctx, name, thrift.EXCEPTION, seqId)
-  x4.Write(ctx, oprot)
-  oprot.WriteMessageEnd(ctx)
-  oprot.Flush(ctx)
-  return false, x4
+	name, _, seqId, err2 := iprot.ReadMessageBegin(ctx)
+	if err2 != nil {
+		return false, thrift.WrapTException(err2)
+	}
+	if processor, ok := p.GetProcessorFunction(name); ok {
+		return processor.Process(ctx, seqId, iprot, oprot)
+	}
+	iprot.Skip(ctx, thrift.STRUCT)
+	iprot.ReadMessageEnd(ctx)
+	x4 := thrift.NewTApplicationException(thrift.UNKNOWN_METHOD, "Unknown function "+name)
+	oprot.WriteMessageBegin(ctx, name, thrift.EXCEPTION, seqId)
+	x4.Write(ctx, oprot)
+	oprot.WriteMessageEnd(ctx)
+	oprot.Flush(ctx)
+	return false, x4
 
 }
 
 type baseplateServiceV2ProcessorIsHealthy struct {
-  handler BaseplateServiceV2
+	handler BaseplateServiceV2
 }
 
 func (p *baseplateServiceV2ProcessorIsHealthy) Process(ctx context.Context, seqId int32, iprot, oprot thrift.TProtocol) (success bool, err thrift.TException) {
-  var _write_err5 error
-  args := BaseplateServiceV2IsHealthyArgs{}
-  if err2 := args.Read(ctx, iprot); err2 != nil {
-    iprot.ReadMessageEnd(ctx)
-    x := thrift.NewTApplicationException(thrift.PROTOCOL_ERROR, err2.Error())
-    oprot.WriteMessageBegin(ctx, "is_healthy", thrift.EXCEPTION, seqId)
-    x.Write(ctx, oprot)
-    oprot.WriteMessageEnd(ctx)
-    oprot.Flush(ctx)
-    return false, thrift.WrapTException(err2)
-  }
-  iprot.ReadMessageEnd(ctx)
+	var _write_err5 error
+	args := BaseplateServiceV2IsHealthyArgs{}
+	if err2 := args.Read(ctx, iprot); err2 != nil {
+		iprot.ReadMessageEnd(ctx)
+		x := thrift.NewTApplicationException(thrift.PROTOCOL_ERROR, err2.Error())
+		oprot.WriteMessageBegin(ctx, "is_healthy", thrift.EXCEPTION, seqId)
+		x.Write(ctx, oprot)
+		oprot.WriteMessageEnd(ctx)
+		oprot.Flush(ctx)
+		return false, thrift.WrapTException(err2)
+	}
+	iprot.ReadMessageEnd(ctx)
 
-  tickerCancel := func() {}
-  // Start a goroutine to do server side connectivity check.
-  if thrift.ServerConnectivityCheckInterval > 0 {
-    var cancel context.CancelFunc
-    ctx, cancel = context.WithCancel(ctx)
-    defer cancel()
-    var tickerCtx context.Context
-    tickerCtx, tickerCancel = context.WithCancel(context.Background())
-    defer tickerCancel()
-    go func(ctx context.Context, cancel context.CancelFunc) {
-      ticker := time.NewTicker(thrift.ServerConnectivityCheckInterval)
-      defer ticker.Stop()
-      for {
-        select {
-        case <-ctx.Done():
-          return
-        case <-ticker.C:
-          if !iprot.Transport().IsOpen() {
-            cancel()
-            return
-          }
-        }
-      }
-    }(tickerCtx, cancel)
-  }
+	tickerCancel := func() {}
+	// Start a goroutine to do server side connectivity check.
+	if thrift.ServerConnectivityCheckInterval > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		var tickerCtx context.Context
+		tickerCtx, tickerCancel = context.WithCancel(context.Background())
+		defer tickerCancel()
+		go func(ctx context.Context, cancel context.CancelFunc) {
+			ticker := time.NewTicker(thrift.ServerConnectivityCheckInterval)
+			defer ticker.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-ticker.C:
+					if !iprot.Transport().IsOpen() {
+						cancel()
+						return
+					}
+				}
+			}
+		}(tickerCtx, cancel)
+	}
 
-  result := BaseplateServiceV2IsHealthyResult{}
-  if retval, err2 := p.handler.IsHealthy(ctx, args.Request); err2 != nil {
-    tickerCancel()
-    err = thrift.WrapTException(err2)
-    if errors.Is(err2, thrift.ErrAbandonRequest) {
-      return false, thrift.WrapTException(err2)
-    }
-    _exc6 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing is_healthy: " + err2.Error())
-    if err2 := oprot.WriteMessageBegin(ctx, "is_healthy", thrift.EXCEPTION, seqId); err2 != nil {
-      _write_err5 = thrift.WrapTException(err2)
-    }
-    if err2 := _exc6.Write(ctx, oprot); _write_err5 == nil && err2 != nil {
-      _write_err5 = thrift.WrapTException(err2)
-    }
-    if err2 := oprot.WriteMessageEnd(ctx); _write_err5 == nil && err2 != nil {
-      _write_err5 = thrift.WrapTException(err2)
-    }
-    if err2 := oprot.Flush(ctx); _write_err5 == nil && err2 != nil {
-      _write_err5 = thrift.WrapTException(err2)
-    }
-    if _write_err5 != nil {
-      return false, thrift.WrapTException(_write_err5)
-    }
-    return true, err
-  } else {
-    result.Success = &retval
-  }
-  tickerCancel()
-  if err2 := oprot.WriteMessageBegin(ctx, "is_healthy", thrift.REPLY, seqId); err2 != nil {
-    _write_err5 = thrift.WrapTException(err2)
-  }
-  if err2 := result.Write(ctx, oprot); _write_err5 == nil && err2 != nil {
-    _write_err5 = thrift.WrapTException(err2)
-  }
-  if err2 := oprot.WriteMessageEnd(ctx); _write_err5 == nil && err2 != nil {
-    _write_err5 = thrift.WrapTException(err2)
-  }
-  if err2 := oprot.Flush(ctx); _write_err5 == nil && err2 != nil {
-    _write_err5 = thrift.WrapTException(err2)
-  }
-  if _write_err5 != nil {
-    return false, thrift.WrapTException(_write_err5)
-  }
-  return true, err
+	result := BaseplateServiceV2IsHealthyResult{}
+	if retval, err2 := p.handler.IsHealthy(ctx, args.Request); err2 != nil {
+		tickerCancel()
+		err = thrift.WrapTException(err2)
+		if errors.Is(err2, thrift.ErrAbandonRequest) {
+			return false, thrift.WrapTException(err2)
+		}
+		_exc6 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing is_healthy: "+err2.Error())
+		if err2 := oprot.WriteMessageBegin(ctx, "is_healthy", thrift.EXCEPTION, seqId); err2 != nil {
+			_write_err5 = thrift.WrapTException(err2)
+		}
+		if err2 := _exc6.Write(ctx, oprot); _write_err5 == nil && err2 != nil {
+			_write_err5 = thrift.WrapTException(err2)
+		}
+		if err2 := oprot.WriteMessageEnd(ctx); _write_err5 == nil && err2 != nil {
+			_write_err5 = thrift.WrapTException(err2)
+		}
+		if err2 := oprot.Flush(ctx); _write_err5 == nil && err2 != nil {
+			_write_err5 = thrift.WrapTException(err2)
+		}
+		if _write_err5 != nil {
+			return false, thrift.WrapTException(_write_err5)
+		}
+		return true, err
+	} else {
+		result.Success = &retval
+	}
+	tickerCancel()
+	if err2 := oprot.WriteMessageBegin(ctx, "is_healthy", thrift.REPLY, seqId); err2 != nil {
+		_write_err5 = thrift.WrapTException(err2)
+	}
+	if err2 := result.Write(ctx, oprot); _write_err5 == nil && err2 != nil {
+		_write_err5 = thrift.WrapTException(err2)
+	}
+	if err2 := oprot.WriteMessageEnd(ctx); _write_err5 == nil && err2 != nil {
+		_write_err5 = thrift.WrapTException(err2)
+	}
+	if err2 := oprot.Flush(ctx); _write_err5 == nil && err2 != nil {
+		_write_err5 = thrift.WrapTException(err2)
+	}
+	if _write_err5 != nil {
+		return false, thrift.WrapTException(_write_err5)
+	}
+	return true, err
 }
-
 
 // HELPER FUNCTIONS AND STRUCTURES
 
 // Attributes:
-//  - Request
+//   - Request
 type BaseplateServiceV2IsHealthyArgs struct {
-  Request *IsHealthyRequest `thrift:"request,1" db:"request" json:"request"`
+	Request *IsHealthyRequest `thrift:"request,1" db:"request" json:"request"`
 }
 
 func NewBaseplateServiceV2IsHealthyArgs() *BaseplateServiceV2IsHealthyArgs {
-  return &BaseplateServiceV2IsHealthyArgs{}
+	return &BaseplateServiceV2IsHealthyArgs{}
 }
 
 var BaseplateServiceV2IsHealthyArgs_Request_DEFAULT *IsHealthyRequest
+
 func (p *BaseplateServiceV2IsHealthyArgs) GetRequest() *IsHealthyRequest {
-  if !p.IsSetRequest() {
-    return BaseplateServiceV2IsHealthyArgs_Request_DEFAULT
-  }
-return p.Request
+	if !p.IsSetRequest() {
+		return BaseplateServiceV2IsHealthyArgs_Request_DEFAULT
+	}
+	return p.Request
 }
 func (p *BaseplateServiceV2IsHealthyArgs) IsSetRequest() bool {
-  return p.Request != nil
+	return p.Request != nil
 }
 
 func (p *BaseplateServiceV2IsHealthyArgs) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
 }
 
-func (p *BaseplateServiceV2IsHealthyArgs)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  p.Request = &IsHealthyRequest{}
-  if err := p.Request.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Request), err)
-  }
-  return nil
+func (p *BaseplateServiceV2IsHealthyArgs) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Request = &IsHealthyRequest{}
+	if err := p.Request.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Request), err)
+	}
+	return nil
 }
 
 func (p *BaseplateServiceV2IsHealthyArgs) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "is_healthy_args"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "is_healthy_args"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *BaseplateServiceV2IsHealthyArgs) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "request", thrift.STRUCT, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:request: ", p), err) }
-  if err := p.Request.Write(ctx, oprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Request), err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:request: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "request", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:request: ", p), err)
+	}
+	if err := p.Request.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Request), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:request: ", p), err)
+	}
+	return err
 }
 
 func (p *BaseplateServiceV2IsHealthyArgs) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("BaseplateServiceV2IsHealthyArgs(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("BaseplateServiceV2IsHealthyArgs(%+v)", *p)
 }
 
 // Attributes:
-//  - Success
+//   - Success
 type BaseplateServiceV2IsHealthyResult struct {
-  Success *bool `thrift:"success,0" db:"success" json:"success,omitempty"`
+	Success *bool `thrift:"success,0" db:"success" json:"success,omitempty"`
 }
 
 func NewBaseplateServiceV2IsHealthyResult() *BaseplateServiceV2IsHealthyResult {
-  return &BaseplateServiceV2IsHealthyResult{}
+	return &BaseplateServiceV2IsHealthyResult{}
 }
 
 var BaseplateServiceV2IsHealthyResult_Success_DEFAULT bool
+
 func (p *BaseplateServiceV2IsHealthyResult) GetSuccess() bool {
-  if !p.IsSetSuccess() {
-    return BaseplateServiceV2IsHealthyResult_Success_DEFAULT
-  }
-return *p.Success
+	if !p.IsSetSuccess() {
+		return BaseplateServiceV2IsHealthyResult_Success_DEFAULT
+	}
+	return *p.Success
 }
 func (p *BaseplateServiceV2IsHealthyResult) IsSetSuccess() bool {
-  return p.Success != nil
+	return p.Success != nil
 }
 
 func (p *BaseplateServiceV2IsHealthyResult) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 0:
-      if fieldTypeId == thrift.BOOL {
-        if err := p.ReadField0(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 0:
+			if fieldTypeId == thrift.BOOL {
+				if err := p.ReadField0(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
 }
 
-func (p *BaseplateServiceV2IsHealthyResult)  ReadField0(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadBool(ctx); err != nil {
-  return thrift.PrependError("error reading field 0: ", err)
-} else {
-  p.Success = &v
-}
-  return nil
+func (p *BaseplateServiceV2IsHealthyResult) ReadField0(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadBool(ctx); err != nil {
+		return thrift.PrependError("error reading field 0: ", err)
+	} else {
+		p.Success = &v
+	}
+	return nil
 }
 
 func (p *BaseplateServiceV2IsHealthyResult) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "is_healthy_result"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField0(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "is_healthy_result"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField0(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *BaseplateServiceV2IsHealthyResult) writeField0(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetSuccess() {
-    if err := oprot.WriteFieldBegin(ctx, "success", thrift.BOOL, 0); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 0:success: ", p), err) }
-    if err := oprot.WriteBool(ctx, bool(*p.Success)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.success (0) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 0:success: ", p), err) }
-  }
-  return err
+	if p.IsSetSuccess() {
+		if err := oprot.WriteFieldBegin(ctx, "success", thrift.BOOL, 0); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 0:success: ", p), err)
+		}
+		if err := oprot.WriteBool(ctx, bool(*p.Success)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.success (0) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 0:success: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *BaseplateServiceV2IsHealthyResult) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("BaseplateServiceV2IsHealthyResult(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("BaseplateServiceV2IsHealthyResult(%+v)", *p)
 }
-
-

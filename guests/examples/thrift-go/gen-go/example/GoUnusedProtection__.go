@@ -2,5 +2,4 @@
 
 package example
 
-var GoUnusedProtection__ int;
-
+var GoUnusedProtection__ int
