@@ -1,4 +1,4 @@
-package thriftgo_test
+package main_test
 
 import (
 	"bytes"
