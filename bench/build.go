@@ -10,12 +10,13 @@ import (
 
 // builds holds the paths of everything the bench runs, built from source.
 type builds struct {
-	wasmserve string
-	native    string
-	httpwasm  string
-	hwGuest   string
-	cpuGuest  string
-	guests    []guest // wasmserve HTTP example guests that exist
+	wasmserve    string
+	native       string
+	httpwasm     string
+	thriftNative string
+	hwGuest      string
+	cpuGuest     string
+	guests       []guest // wasmserve HTTP example guests that exist
 }
 
 type guest struct {
@@ -34,11 +35,12 @@ func sh(dir string, name string, args ...string) error {
 
 func build(o *options) (*builds, error) {
 	b := &builds{
-		wasmserve: filepath.Join(o.root, "bin", "wasmserve"),
-		native:    filepath.Join(o.work, "native"),
-		httpwasm:  filepath.Join(o.work, "httpwasm"),
-		hwGuest:   filepath.Join(o.work, "httpwasm.wasm"),
-		cpuGuest:  filepath.Join(o.work, "cpu.wasm"),
+		wasmserve:    filepath.Join(o.root, "bin", "wasmserve"),
+		native:       filepath.Join(o.work, "native"),
+		httpwasm:     filepath.Join(o.work, "httpwasm"),
+		hwGuest:      filepath.Join(o.work, "httpwasm.wasm"),
+		cpuGuest:     filepath.Join(o.work, "cpu.wasm"),
+		thriftNative: filepath.Join(o.work, "thriftnative"),
 	}
 	if err := sh(o.root, "make", "--no-print-directory", "build"); err != nil {
 		return nil, err
@@ -47,6 +49,7 @@ func build(o *options) (*builds, error) {
 	for _, c := range [][]string{
 		{"go", "build", "-o", b.native, "./native"},
 		{"go", "build", "-o", b.httpwasm, "./httpwasm"},
+		{"go", "build", "-o", b.thriftNative, "./thriftnative"},
 		{"wat2wasm", "-o", b.hwGuest, "guests/httpwasm.wat"},
 		{"wat2wasm", "-o", b.cpuGuest, "guests/cpu.wat"},
 	} {

@@ -1,6 +1,6 @@
 module github.com/wasmserve/wasmserve/bench
 
-go 1.26
+go 1.26.0
 
 replace github.com/wasmserve/wasmserve => ../
 
@@ -16,7 +16,13 @@ require (
 	git.sr.ht/~sbinet/gg v0.7.0 // indirect
 	github.com/ajstarks/svgo v0.0.0-20211024235047-1546f124cd8b // indirect
 	github.com/golang/freetype v0.0.0-20170609003504-e2365dfdc4a0 // indirect
-	github.com/tetratelabs/wazero v1.8.0 // indirect
+	github.com/tetratelabs/wazero v1.12.0 // indirect
 	golang.org/x/image v0.30.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.28.0 // indirect
+)
+
+require (
+	github.com/apache/thrift v0.25.0
+	github.com/wasmserve/wasmserve v0.0.0
 )

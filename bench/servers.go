@@ -39,16 +39,8 @@ func start(o *options, name string, argv ...string) (*server, error) {
 		argv[i] = strings.ReplaceAll(argv[i], "PORT", port)
 	}
 	s := &server{name: name, addr: "127.0.0.1:" + port, log: filepath.Join(o.work, slug(name)+".log")}
-	f, err := os.Create(s.log)
-	if err != nil {
+	if err := s.launch(argv); err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	s.cmd = exec.Command(argv[0], argv[1:]...)
-	s.cmd.Stdout, s.cmd.Stderr = f, f
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
@@ -64,6 +56,22 @@ func start(o *options, name string, argv ...string) (*server, error) {
 	s.stop()
 	b, _ := os.ReadFile(s.log)
 	return nil, fmt.Errorf("%s did not answer on %s within 60s:\n%s", name, s.addr, b)
+}
+
+// launch starts argv in its own process group, logging to s.log.
+func (s *server) launch(argv []string) error {
+	f, err := os.Create(s.log)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	s.cmd = exec.Command(argv[0], argv[1:]...)
+	s.cmd.Stdout, s.cmd.Stderr = f, f
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := s.cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", s.name, err)
+	}
+	return nil
 }
 
 func (s *server) stop() {

@@ -23,7 +23,7 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"## HTTP hello", "## HTTP echo 64 KiB", "native Go net/http", "wasmserve (go guest)",
-		"http-wasm-host-go", "gunicorn sync", "## Instance costs", "## Timeout cost", "## Thrift echo", "## Reload"} {
+		"http-wasm-host-go", "gunicorn sync", "## Instance costs", "## Timeout cost", "## Thrift echo, framed binary client", "## Thrift echo, THeader client", "native Go TSimpleServer", "## Reload"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("report lacks %q", want)
 		}
