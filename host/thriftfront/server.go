@@ -130,15 +130,28 @@ func (s *Server) closeListeners() {
 	}
 }
 
-// recorder is a transport that keeps every byte read through it.
+// recorder is a transport that keeps every byte read through it, up to
+// limit bytes per message: an unframed message has no length to check in
+// advance, so this is what bounds the memory one message can take.
 type recorder struct {
 	thrift.TTransport
-	buf bytes.Buffer
+	buf   bytes.Buffer
+	limit int
 }
 
+// errMessageTooLarge is returned by a recorder whose message grew past
+// max_message_size.
+var errMessageTooLarge = errors.New("message exceeds max_message_size")
+
 func (r *recorder) Read(p []byte) (int, error) {
+	if r.limit > 0 && len(p) > r.limit-r.buf.Len()+1 {
+		p = p[:max(r.limit-r.buf.Len()+1, 1)]
+	}
 	n, err := r.TTransport.Read(p)
 	r.buf.Write(p[:n])
+	if r.limit > 0 && r.buf.Len() > r.limit {
+		return n, errMessageTooLarge
+	}
 	return n, err
 }
 
@@ -172,7 +185,7 @@ func (s *Server) serveConn(c *listen.Conn) {
 	remote := c.RemoteAddr().String()
 	cc := &countingConn{Conn: c}
 	trans := thrift.NewTHeaderTransportConf(thrift.NewTSocketFromConnConf(cc, s.cfg), s.cfg)
-	rec := &recorder{TTransport: trans}
+	rec := &recorder{TTransport: trans, limit: int(s.cfg.GetMaxMessageSize())}
 	protos := map[abi.ThriftProtocol]thrift.TProtocol{
 		abi.ThriftBinary:  thrift.NewTBinaryProtocolConf(rec, s.cfg),
 		abi.ThriftCompact: thrift.NewTCompactProtocolConf(rec, s.cfg),
@@ -185,7 +198,7 @@ func (s *Server) serveConn(c *listen.Conn) {
 			if errors.Is(err, io.EOF) && cc.n != before {
 				err = errors.New("connection closed in the middle of a message (truncated)")
 			}
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !s.stopping.Load() {
 				s.log.Warn("thrift: closing connection", "remote", remote, "reason", err)
 			}
 			return
@@ -202,7 +215,7 @@ func (s *Server) serveConn(c *listen.Conn) {
 // read reads the next whole message and reports its protocol and header.
 func (s *Server) read(ctx context.Context, trans *thrift.THeaderTransport, rec *recorder, protos map[abi.ThriftProtocol]thrift.TProtocol) (*message, error) {
 	if err := trans.ReadFrame(ctx); err != nil {
-		return nil, describe(err)
+		return nil, s.describe(err)
 	}
 	m := &message{proto: abi.ThriftBinary}
 	if trans.Protocol() == thrift.THeaderProtocolCompact {
@@ -212,31 +225,40 @@ func (s *Server) read(ctx context.Context, trans *thrift.THeaderTransport, rec *
 	rec.buf.Reset()
 	var err error
 	if m.name, m.typ, m.seqID, err = p.ReadMessageBegin(ctx); err != nil {
-		return nil, describe(err)
+		return nil, s.describe(err)
 	}
 	if m.typ != thrift.CALL && m.typ != thrift.ONEWAY {
 		return nil, fmt.Errorf("message %q has type %d, want call or oneway", m.name, m.typ)
 	}
 	if err := p.Skip(ctx, thrift.STRUCT); err != nil {
-		return nil, describe(err)
+		return nil, s.describe(err)
 	}
 	if err := p.ReadMessageEnd(ctx); err != nil {
-		return nil, describe(err)
-	}
-	if int64(rec.buf.Len()) > s.opts.MaxMessageSize && s.opts.MaxMessageSize > 0 {
-		return nil, fmt.Errorf("message of %d bytes exceeds max_message_size", rec.buf.Len())
+		return nil, s.describe(err)
 	}
 	m.body = bytes.Clone(rec.buf.Bytes())
 	return m, nil
 }
 
-func describe(err error) error {
+// describe turns a read error into the reason logged when the connection
+// is closed; io.EOF means the client closed it between messages.
+func (s *Server) describe(err error) error {
 	var te thrift.TTransportException
 	if errors.As(err, &te) && errors.Is(te.Err(), io.EOF) {
 		return io.EOF
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return errors.New("connection closed in the middle of a message (truncated)")
+	}
+	if errors.Is(err, errMessageTooLarge) {
+		return fmt.Errorf("message exceeds max_message_size (%d bytes)", s.cfg.GetMaxMessageSize())
+	}
+	var pe thrift.TProtocolException
+	if errors.As(err, &pe) && pe.TypeId() == thrift.SIZE_LIMIT {
+		if strings.Contains(pe.Error(), "frame") {
+			return fmt.Errorf("%w: larger than max_frame_size (%d bytes), negative, or not Thrift at all", err, s.cfg.GetMaxFrameSize())
+		}
+		return fmt.Errorf("%w: message exceeds max_message_size (%d bytes)", err, s.cfg.GetMaxMessageSize())
 	}
 	return err
 }
@@ -297,9 +319,9 @@ func (s *Server) call(ctx context.Context, trans *thrift.THeaderTransport, m *me
 	case errors.Is(err, pool.ErrOverloaded):
 		exc = thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "server overloaded: max_concurrency calls in progress, retry later")
 	case errors.As(err, &f):
-		msg := fmt.Sprintf("%s: guest %s", m.name, f.Kind)
+		msg := fmt.Sprintf("%s: guest %s on worker %d; the instance was replaced", m.name, f.Kind, f.Worker)
 		if f.Kind == engine.Timeout {
-			msg = fmt.Sprintf("%s: guest exceeded its timeout", m.name)
+			msg = fmt.Sprintf("%s: guest exceeded its timeout (request_timeout or Deadline-Budget) on worker %d; the instance was replaced", m.name, f.Worker)
 		}
 		exc = thrift.NewTApplicationException(thrift.INTERNAL_ERROR, msg)
 	case err != nil:
