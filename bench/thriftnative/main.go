@@ -28,6 +28,7 @@ func (handler) Remember(context.Context, string) error                 { return 
 func (handler) Recall(context.Context) (string, error)                 { return "", nil }
 func (handler) Trap(context.Context) (string, error)                   { return "", errors.New("trap") }
 func (handler) Spin(context.Context) (string, error)                   { return "", errors.New("spin") }
+func (handler) Pause(context.Context, int32) (string, error)           { return "paused", nil }
 func (handler) Lookup(context.Context, string, string) (string, error) { return "", nil }
 
 func main() {

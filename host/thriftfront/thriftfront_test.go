@@ -37,13 +37,19 @@ func (l *logBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l
 
 // serve runs the thrift-go example with the real binary on 127.0.0.1 and
 // returns its address and log.
-func serve(t *testing.T, extra string) (string, *logBuffer) {
+func serve(t testing.TB, extra string) (string, *logBuffer) {
 	t.Helper()
 	addr, log, _ := serveCmd(t, extra)
 	return addr, log
 }
 
-func serveCmd(t *testing.T, extra string) (string, *logBuffer, *exec.Cmd) {
+// proc is a running server process; done is closed when it has exited.
+type proc struct {
+	*exec.Cmd
+	done chan struct{}
+}
+
+func serveCmd(t testing.TB, extra string) (string, *logBuffer, *proc) {
 	t.Helper()
 	dir := t.TempDir()
 	ini := filepath.Join(dir, "app.ini")
@@ -82,7 +88,7 @@ func serveCmd(t *testing.T, extra string) (string, *logBuffer, *exec.Cmd) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return addr, log, cmd
+	return addr, log, &proc{cmd, done}
 }
 
 // clientKind builds one of the standard Thrift client types.
@@ -362,5 +368,42 @@ func TestHealthcheck(t *testing.T) {
 			t.Fatalf("still reachable after stopping: %v %s", err, out)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestUnknownMethod checks that a method the guest does not know is
+// answered by the guest's processor, with the caller's sequence id.
+func TestUnknownMethod(t *testing.T) {
+	t.Parallel()
+	addr, _ := serve(t, "drain_time = 0")
+	ctx := context.Background()
+	cfg := &thrift.TConfiguration{ConnectTimeout: 10 * time.Second, SocketTimeout: 30 * time.Second}
+	sock := thrift.NewTSocketConf(addr, cfg)
+	if err := sock.Open(); err != nil {
+		t.Fatal(err)
+	}
+	tr := thrift.NewTFramedTransportConf(sock, cfg)
+	defer tr.Close()
+	p := thrift.NewTBinaryProtocolConf(tr, cfg)
+	p.WriteMessageBegin(ctx, "no_such_method", thrift.CALL, 41)
+	p.WriteStructBegin(ctx, "args")
+	p.WriteFieldStop(ctx)
+	p.WriteStructEnd(ctx)
+	p.WriteMessageEnd(ctx)
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	name, typ, seq, err := p.ReadMessageBegin(ctx)
+	if err != nil || name != "no_such_method" || typ != thrift.EXCEPTION || seq != 41 {
+		t.Fatalf("reply %q type %d seq %d, %v; want an exception for seq 41", name, typ, seq, err)
+	}
+	exc := thrift.NewTApplicationException(0, "")
+	if err := exc.Read(ctx, p); err != nil || exc.TypeId() != thrift.UNKNOWN_METHOD {
+		t.Fatalf("exception %v (type %d), %v; want UNKNOWN_METHOD", exc, exc.TypeId(), err)
+	}
+	p.ReadMessageEnd(ctx)
+	c := example.NewExampleClient(thrift.NewTStandardClient(p, p))
+	if got, err := c.Echo(ctx, "still here"); err != nil || got != "still here" {
+		t.Fatalf("echo after unknown method = %q, %v", got, err)
 	}
 }

@@ -21,6 +21,9 @@ service Example extends baseplate.BaseplateServiceV2 {
     string trap(),
     // spin loops until request_timeout.
     string spin(),
+    // pause sleeps for the given milliseconds (at most 10 s), then returns
+    // "paused".
+    string pause(1: i32 milliseconds),
     // lookup returns the THeader header and the app config value.
     string lookup(1: string header, 2: string key),
 }

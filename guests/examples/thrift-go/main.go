@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/apache/thrift/lib/go/thrift"
 
@@ -56,6 +57,12 @@ func (handler) Spin(context.Context) (string, error) {
 	for {
 		spins++
 	}
+}
+
+// Pause sleeps, for slow-call tests.
+func (handler) Pause(_ context.Context, ms int32) (string, error) {
+	time.Sleep(time.Duration(min(ms, 10000)) * time.Millisecond)
+	return "paused", nil
 }
 
 // Lookup returns "<THeader header>|<app config value>" and echoes the

@@ -159,6 +159,9 @@ type Example interface {
 	Trap(ctx context.Context) (_r string, _err error)
 	Spin(ctx context.Context) (_r string, _err error)
 	// Parameters:
+	//  - Milliseconds
+	Pause(ctx context.Context, milliseconds int32) (_r string, _err error)
+	// Parameters:
 	//  - Header
 	//  - Key
 	Lookup(ctx context.Context, header string, key string) (_r string, _err error)
@@ -266,15 +269,13 @@ func (p *ExampleClient) Spin(ctx context.Context) (_r string, _err error) {
 }
 
 // Parameters:
-//   - Header
-//   - Key
-func (p *ExampleClient) Lookup(ctx context.Context, header string, key string) (_r string, _err error) {
-	var _args16 ExampleLookupArgs
-	_args16.Header = header
-	_args16.Key = key
-	var _result18 ExampleLookupResult
+//   - Milliseconds
+func (p *ExampleClient) Pause(ctx context.Context, milliseconds int32) (_r string, _err error) {
+	var _args16 ExamplePauseArgs
+	_args16.Milliseconds = milliseconds
+	var _result18 ExamplePauseResult
 	var _meta17 thrift.ResponseMeta
-	_meta17, _err = p.Client_().Call(ctx, "lookup", &_args16, &_result18)
+	_meta17, _err = p.Client_().Call(ctx, "pause", &_args16, &_result18)
 	p.SetLastResponseMeta_(_meta17)
 	if _err != nil {
 		return
@@ -282,20 +283,38 @@ func (p *ExampleClient) Lookup(ctx context.Context, header string, key string) (
 	return _result18.GetSuccess(), nil
 }
 
+// Parameters:
+//   - Header
+//   - Key
+func (p *ExampleClient) Lookup(ctx context.Context, header string, key string) (_r string, _err error) {
+	var _args19 ExampleLookupArgs
+	_args19.Header = header
+	_args19.Key = key
+	var _result21 ExampleLookupResult
+	var _meta20 thrift.ResponseMeta
+	_meta20, _err = p.Client_().Call(ctx, "lookup", &_args19, &_result21)
+	p.SetLastResponseMeta_(_meta20)
+	if _err != nil {
+		return
+	}
+	return _result21.GetSuccess(), nil
+}
+
 type ExampleProcessor struct {
 	*baseplate.BaseplateServiceV2Processor
 }
 
 func NewExampleProcessor(handler Example) *ExampleProcessor {
-	self19 := &ExampleProcessor{baseplate.NewBaseplateServiceV2Processor(handler)}
-	self19.AddToProcessorMap("echo", &exampleProcessorEcho{handler: handler})
-	self19.AddToProcessorMap("fail", &exampleProcessorFail{handler: handler})
-	self19.AddToProcessorMap("remember", &exampleProcessorRemember{handler: handler})
-	self19.AddToProcessorMap("recall", &exampleProcessorRecall{handler: handler})
-	self19.AddToProcessorMap("trap", &exampleProcessorTrap{handler: handler})
-	self19.AddToProcessorMap("spin", &exampleProcessorSpin{handler: handler})
-	self19.AddToProcessorMap("lookup", &exampleProcessorLookup{handler: handler})
-	return self19
+	self22 := &ExampleProcessor{baseplate.NewBaseplateServiceV2Processor(handler)}
+	self22.AddToProcessorMap("echo", &exampleProcessorEcho{handler: handler})
+	self22.AddToProcessorMap("fail", &exampleProcessorFail{handler: handler})
+	self22.AddToProcessorMap("remember", &exampleProcessorRemember{handler: handler})
+	self22.AddToProcessorMap("recall", &exampleProcessorRecall{handler: handler})
+	self22.AddToProcessorMap("trap", &exampleProcessorTrap{handler: handler})
+	self22.AddToProcessorMap("spin", &exampleProcessorSpin{handler: handler})
+	self22.AddToProcessorMap("pause", &exampleProcessorPause{handler: handler})
+	self22.AddToProcessorMap("lookup", &exampleProcessorLookup{handler: handler})
+	return self22
 }
 
 type exampleProcessorEcho struct {
@@ -303,7 +322,7 @@ type exampleProcessorEcho struct {
 }
 
 func (p *exampleProcessorEcho) Process(ctx context.Context, seqId int32, iprot, oprot thrift.TProtocol) (success bool, err thrift.TException) {
-	var _write_err20 error
+	var _write_err23 error
 	args := ExampleEchoArgs{}
 	if err2 := args.Read(ctx, iprot); err2 != nil {
 		iprot.ReadMessageEnd(ctx)
@@ -349,21 +368,21 @@ func (p *exampleProcessorEcho) Process(ctx context.Context, seqId int32, iprot, 
 		if errors.Is(err2, thrift.ErrAbandonRequest) {
 			return false, thrift.WrapTException(err2)
 		}
-		_exc21 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing echo: "+err2.Error())
+		_exc24 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing echo: "+err2.Error())
 		if err2 := oprot.WriteMessageBegin(ctx, "echo", thrift.EXCEPTION, seqId); err2 != nil {
-			_write_err20 = thrift.WrapTException(err2)
+			_write_err23 = thrift.WrapTException(err2)
 		}
-		if err2 := _exc21.Write(ctx, oprot); _write_err20 == nil && err2 != nil {
-			_write_err20 = thrift.WrapTException(err2)
+		if err2 := _exc24.Write(ctx, oprot); _write_err23 == nil && err2 != nil {
+			_write_err23 = thrift.WrapTException(err2)
 		}
-		if err2 := oprot.WriteMessageEnd(ctx); _write_err20 == nil && err2 != nil {
-			_write_err20 = thrift.WrapTException(err2)
+		if err2 := oprot.WriteMessageEnd(ctx); _write_err23 == nil && err2 != nil {
+			_write_err23 = thrift.WrapTException(err2)
 		}
-		if err2 := oprot.Flush(ctx); _write_err20 == nil && err2 != nil {
-			_write_err20 = thrift.WrapTException(err2)
+		if err2 := oprot.Flush(ctx); _write_err23 == nil && err2 != nil {
+			_write_err23 = thrift.WrapTException(err2)
 		}
-		if _write_err20 != nil {
-			return false, thrift.WrapTException(_write_err20)
+		if _write_err23 != nil {
+			return false, thrift.WrapTException(_write_err23)
 		}
 		return true, err
 	} else {
@@ -371,19 +390,19 @@ func (p *exampleProcessorEcho) Process(ctx context.Context, seqId int32, iprot, 
 	}
 	tickerCancel()
 	if err2 := oprot.WriteMessageBegin(ctx, "echo", thrift.REPLY, seqId); err2 != nil {
-		_write_err20 = thrift.WrapTException(err2)
+		_write_err23 = thrift.WrapTException(err2)
 	}
-	if err2 := result.Write(ctx, oprot); _write_err20 == nil && err2 != nil {
-		_write_err20 = thrift.WrapTException(err2)
+	if err2 := result.Write(ctx, oprot); _write_err23 == nil && err2 != nil {
+		_write_err23 = thrift.WrapTException(err2)
 	}
-	if err2 := oprot.WriteMessageEnd(ctx); _write_err20 == nil && err2 != nil {
-		_write_err20 = thrift.WrapTException(err2)
+	if err2 := oprot.WriteMessageEnd(ctx); _write_err23 == nil && err2 != nil {
+		_write_err23 = thrift.WrapTException(err2)
 	}
-	if err2 := oprot.Flush(ctx); _write_err20 == nil && err2 != nil {
-		_write_err20 = thrift.WrapTException(err2)
+	if err2 := oprot.Flush(ctx); _write_err23 == nil && err2 != nil {
+		_write_err23 = thrift.WrapTException(err2)
 	}
-	if _write_err20 != nil {
-		return false, thrift.WrapTException(_write_err20)
+	if _write_err23 != nil {
+		return false, thrift.WrapTException(_write_err23)
 	}
 	return true, err
 }
@@ -393,7 +412,7 @@ type exampleProcessorFail struct {
 }
 
 func (p *exampleProcessorFail) Process(ctx context.Context, seqId int32, iprot, oprot thrift.TProtocol) (success bool, err thrift.TException) {
-	var _write_err22 error
+	var _write_err25 error
 	args := ExampleFailArgs{}
 	if err2 := args.Read(ctx, iprot); err2 != nil {
 		iprot.ReadMessageEnd(ctx)
@@ -443,21 +462,21 @@ func (p *exampleProcessorFail) Process(ctx context.Context, seqId int32, iprot, 
 			if errors.Is(err2, thrift.ErrAbandonRequest) {
 				return false, thrift.WrapTException(err2)
 			}
-			_exc23 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing fail: "+err2.Error())
+			_exc26 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing fail: "+err2.Error())
 			if err2 := oprot.WriteMessageBegin(ctx, "fail", thrift.EXCEPTION, seqId); err2 != nil {
-				_write_err22 = thrift.WrapTException(err2)
+				_write_err25 = thrift.WrapTException(err2)
 			}
-			if err2 := _exc23.Write(ctx, oprot); _write_err22 == nil && err2 != nil {
-				_write_err22 = thrift.WrapTException(err2)
+			if err2 := _exc26.Write(ctx, oprot); _write_err25 == nil && err2 != nil {
+				_write_err25 = thrift.WrapTException(err2)
 			}
-			if err2 := oprot.WriteMessageEnd(ctx); _write_err22 == nil && err2 != nil {
-				_write_err22 = thrift.WrapTException(err2)
+			if err2 := oprot.WriteMessageEnd(ctx); _write_err25 == nil && err2 != nil {
+				_write_err25 = thrift.WrapTException(err2)
 			}
-			if err2 := oprot.Flush(ctx); _write_err22 == nil && err2 != nil {
-				_write_err22 = thrift.WrapTException(err2)
+			if err2 := oprot.Flush(ctx); _write_err25 == nil && err2 != nil {
+				_write_err25 = thrift.WrapTException(err2)
 			}
-			if _write_err22 != nil {
-				return false, thrift.WrapTException(_write_err22)
+			if _write_err25 != nil {
+				return false, thrift.WrapTException(_write_err25)
 			}
 			return true, err
 		}
@@ -466,19 +485,19 @@ func (p *exampleProcessorFail) Process(ctx context.Context, seqId int32, iprot, 
 	}
 	tickerCancel()
 	if err2 := oprot.WriteMessageBegin(ctx, "fail", thrift.REPLY, seqId); err2 != nil {
-		_write_err22 = thrift.WrapTException(err2)
+		_write_err25 = thrift.WrapTException(err2)
 	}
-	if err2 := result.Write(ctx, oprot); _write_err22 == nil && err2 != nil {
-		_write_err22 = thrift.WrapTException(err2)
+	if err2 := result.Write(ctx, oprot); _write_err25 == nil && err2 != nil {
+		_write_err25 = thrift.WrapTException(err2)
 	}
-	if err2 := oprot.WriteMessageEnd(ctx); _write_err22 == nil && err2 != nil {
-		_write_err22 = thrift.WrapTException(err2)
+	if err2 := oprot.WriteMessageEnd(ctx); _write_err25 == nil && err2 != nil {
+		_write_err25 = thrift.WrapTException(err2)
 	}
-	if err2 := oprot.Flush(ctx); _write_err22 == nil && err2 != nil {
-		_write_err22 = thrift.WrapTException(err2)
+	if err2 := oprot.Flush(ctx); _write_err25 == nil && err2 != nil {
+		_write_err25 = thrift.WrapTException(err2)
 	}
-	if _write_err22 != nil {
-		return false, thrift.WrapTException(_write_err22)
+	if _write_err25 != nil {
+		return false, thrift.WrapTException(_write_err25)
 	}
 	return true, err
 }
@@ -511,7 +530,7 @@ type exampleProcessorRecall struct {
 }
 
 func (p *exampleProcessorRecall) Process(ctx context.Context, seqId int32, iprot, oprot thrift.TProtocol) (success bool, err thrift.TException) {
-	var _write_err24 error
+	var _write_err27 error
 	args := ExampleRecallArgs{}
 	if err2 := args.Read(ctx, iprot); err2 != nil {
 		iprot.ReadMessageEnd(ctx)
@@ -557,21 +576,21 @@ func (p *exampleProcessorRecall) Process(ctx context.Context, seqId int32, iprot
 		if errors.Is(err2, thrift.ErrAbandonRequest) {
 			return false, thrift.WrapTException(err2)
 		}
-		_exc25 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing recall: "+err2.Error())
+		_exc28 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing recall: "+err2.Error())
 		if err2 := oprot.WriteMessageBegin(ctx, "recall", thrift.EXCEPTION, seqId); err2 != nil {
-			_write_err24 = thrift.WrapTException(err2)
+			_write_err27 = thrift.WrapTException(err2)
 		}
-		if err2 := _exc25.Write(ctx, oprot); _write_err24 == nil && err2 != nil {
-			_write_err24 = thrift.WrapTException(err2)
+		if err2 := _exc28.Write(ctx, oprot); _write_err27 == nil && err2 != nil {
+			_write_err27 = thrift.WrapTException(err2)
 		}
-		if err2 := oprot.WriteMessageEnd(ctx); _write_err24 == nil && err2 != nil {
-			_write_err24 = thrift.WrapTException(err2)
+		if err2 := oprot.WriteMessageEnd(ctx); _write_err27 == nil && err2 != nil {
+			_write_err27 = thrift.WrapTException(err2)
 		}
-		if err2 := oprot.Flush(ctx); _write_err24 == nil && err2 != nil {
-			_write_err24 = thrift.WrapTException(err2)
+		if err2 := oprot.Flush(ctx); _write_err27 == nil && err2 != nil {
+			_write_err27 = thrift.WrapTException(err2)
 		}
-		if _write_err24 != nil {
-			return false, thrift.WrapTException(_write_err24)
+		if _write_err27 != nil {
+			return false, thrift.WrapTException(_write_err27)
 		}
 		return true, err
 	} else {
@@ -579,19 +598,19 @@ func (p *exampleProcessorRecall) Process(ctx context.Context, seqId int32, iprot
 	}
 	tickerCancel()
 	if err2 := oprot.WriteMessageBegin(ctx, "recall", thrift.REPLY, seqId); err2 != nil {
-		_write_err24 = thrift.WrapTException(err2)
+		_write_err27 = thrift.WrapTException(err2)
 	}
-	if err2 := result.Write(ctx, oprot); _write_err24 == nil && err2 != nil {
-		_write_err24 = thrift.WrapTException(err2)
+	if err2 := result.Write(ctx, oprot); _write_err27 == nil && err2 != nil {
+		_write_err27 = thrift.WrapTException(err2)
 	}
-	if err2 := oprot.WriteMessageEnd(ctx); _write_err24 == nil && err2 != nil {
-		_write_err24 = thrift.WrapTException(err2)
+	if err2 := oprot.WriteMessageEnd(ctx); _write_err27 == nil && err2 != nil {
+		_write_err27 = thrift.WrapTException(err2)
 	}
-	if err2 := oprot.Flush(ctx); _write_err24 == nil && err2 != nil {
-		_write_err24 = thrift.WrapTException(err2)
+	if err2 := oprot.Flush(ctx); _write_err27 == nil && err2 != nil {
+		_write_err27 = thrift.WrapTException(err2)
 	}
-	if _write_err24 != nil {
-		return false, thrift.WrapTException(_write_err24)
+	if _write_err27 != nil {
+		return false, thrift.WrapTException(_write_err27)
 	}
 	return true, err
 }
@@ -601,7 +620,7 @@ type exampleProcessorTrap struct {
 }
 
 func (p *exampleProcessorTrap) Process(ctx context.Context, seqId int32, iprot, oprot thrift.TProtocol) (success bool, err thrift.TException) {
-	var _write_err26 error
+	var _write_err29 error
 	args := ExampleTrapArgs{}
 	if err2 := args.Read(ctx, iprot); err2 != nil {
 		iprot.ReadMessageEnd(ctx)
@@ -647,21 +666,21 @@ func (p *exampleProcessorTrap) Process(ctx context.Context, seqId int32, iprot, 
 		if errors.Is(err2, thrift.ErrAbandonRequest) {
 			return false, thrift.WrapTException(err2)
 		}
-		_exc27 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing trap: "+err2.Error())
+		_exc30 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing trap: "+err2.Error())
 		if err2 := oprot.WriteMessageBegin(ctx, "trap", thrift.EXCEPTION, seqId); err2 != nil {
-			_write_err26 = thrift.WrapTException(err2)
+			_write_err29 = thrift.WrapTException(err2)
 		}
-		if err2 := _exc27.Write(ctx, oprot); _write_err26 == nil && err2 != nil {
-			_write_err26 = thrift.WrapTException(err2)
+		if err2 := _exc30.Write(ctx, oprot); _write_err29 == nil && err2 != nil {
+			_write_err29 = thrift.WrapTException(err2)
 		}
-		if err2 := oprot.WriteMessageEnd(ctx); _write_err26 == nil && err2 != nil {
-			_write_err26 = thrift.WrapTException(err2)
+		if err2 := oprot.WriteMessageEnd(ctx); _write_err29 == nil && err2 != nil {
+			_write_err29 = thrift.WrapTException(err2)
 		}
-		if err2 := oprot.Flush(ctx); _write_err26 == nil && err2 != nil {
-			_write_err26 = thrift.WrapTException(err2)
+		if err2 := oprot.Flush(ctx); _write_err29 == nil && err2 != nil {
+			_write_err29 = thrift.WrapTException(err2)
 		}
-		if _write_err26 != nil {
-			return false, thrift.WrapTException(_write_err26)
+		if _write_err29 != nil {
+			return false, thrift.WrapTException(_write_err29)
 		}
 		return true, err
 	} else {
@@ -669,19 +688,19 @@ func (p *exampleProcessorTrap) Process(ctx context.Context, seqId int32, iprot, 
 	}
 	tickerCancel()
 	if err2 := oprot.WriteMessageBegin(ctx, "trap", thrift.REPLY, seqId); err2 != nil {
-		_write_err26 = thrift.WrapTException(err2)
+		_write_err29 = thrift.WrapTException(err2)
 	}
-	if err2 := result.Write(ctx, oprot); _write_err26 == nil && err2 != nil {
-		_write_err26 = thrift.WrapTException(err2)
+	if err2 := result.Write(ctx, oprot); _write_err29 == nil && err2 != nil {
+		_write_err29 = thrift.WrapTException(err2)
 	}
-	if err2 := oprot.WriteMessageEnd(ctx); _write_err26 == nil && err2 != nil {
-		_write_err26 = thrift.WrapTException(err2)
+	if err2 := oprot.WriteMessageEnd(ctx); _write_err29 == nil && err2 != nil {
+		_write_err29 = thrift.WrapTException(err2)
 	}
-	if err2 := oprot.Flush(ctx); _write_err26 == nil && err2 != nil {
-		_write_err26 = thrift.WrapTException(err2)
+	if err2 := oprot.Flush(ctx); _write_err29 == nil && err2 != nil {
+		_write_err29 = thrift.WrapTException(err2)
 	}
-	if _write_err26 != nil {
-		return false, thrift.WrapTException(_write_err26)
+	if _write_err29 != nil {
+		return false, thrift.WrapTException(_write_err29)
 	}
 	return true, err
 }
@@ -691,7 +710,7 @@ type exampleProcessorSpin struct {
 }
 
 func (p *exampleProcessorSpin) Process(ctx context.Context, seqId int32, iprot, oprot thrift.TProtocol) (success bool, err thrift.TException) {
-	var _write_err28 error
+	var _write_err31 error
 	args := ExampleSpinArgs{}
 	if err2 := args.Read(ctx, iprot); err2 != nil {
 		iprot.ReadMessageEnd(ctx)
@@ -737,21 +756,21 @@ func (p *exampleProcessorSpin) Process(ctx context.Context, seqId int32, iprot, 
 		if errors.Is(err2, thrift.ErrAbandonRequest) {
 			return false, thrift.WrapTException(err2)
 		}
-		_exc29 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing spin: "+err2.Error())
+		_exc32 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing spin: "+err2.Error())
 		if err2 := oprot.WriteMessageBegin(ctx, "spin", thrift.EXCEPTION, seqId); err2 != nil {
-			_write_err28 = thrift.WrapTException(err2)
+			_write_err31 = thrift.WrapTException(err2)
 		}
-		if err2 := _exc29.Write(ctx, oprot); _write_err28 == nil && err2 != nil {
-			_write_err28 = thrift.WrapTException(err2)
+		if err2 := _exc32.Write(ctx, oprot); _write_err31 == nil && err2 != nil {
+			_write_err31 = thrift.WrapTException(err2)
 		}
-		if err2 := oprot.WriteMessageEnd(ctx); _write_err28 == nil && err2 != nil {
-			_write_err28 = thrift.WrapTException(err2)
+		if err2 := oprot.WriteMessageEnd(ctx); _write_err31 == nil && err2 != nil {
+			_write_err31 = thrift.WrapTException(err2)
 		}
-		if err2 := oprot.Flush(ctx); _write_err28 == nil && err2 != nil {
-			_write_err28 = thrift.WrapTException(err2)
+		if err2 := oprot.Flush(ctx); _write_err31 == nil && err2 != nil {
+			_write_err31 = thrift.WrapTException(err2)
 		}
-		if _write_err28 != nil {
-			return false, thrift.WrapTException(_write_err28)
+		if _write_err31 != nil {
+			return false, thrift.WrapTException(_write_err31)
 		}
 		return true, err
 	} else {
@@ -759,19 +778,109 @@ func (p *exampleProcessorSpin) Process(ctx context.Context, seqId int32, iprot, 
 	}
 	tickerCancel()
 	if err2 := oprot.WriteMessageBegin(ctx, "spin", thrift.REPLY, seqId); err2 != nil {
-		_write_err28 = thrift.WrapTException(err2)
+		_write_err31 = thrift.WrapTException(err2)
 	}
-	if err2 := result.Write(ctx, oprot); _write_err28 == nil && err2 != nil {
-		_write_err28 = thrift.WrapTException(err2)
+	if err2 := result.Write(ctx, oprot); _write_err31 == nil && err2 != nil {
+		_write_err31 = thrift.WrapTException(err2)
 	}
-	if err2 := oprot.WriteMessageEnd(ctx); _write_err28 == nil && err2 != nil {
-		_write_err28 = thrift.WrapTException(err2)
+	if err2 := oprot.WriteMessageEnd(ctx); _write_err31 == nil && err2 != nil {
+		_write_err31 = thrift.WrapTException(err2)
 	}
-	if err2 := oprot.Flush(ctx); _write_err28 == nil && err2 != nil {
-		_write_err28 = thrift.WrapTException(err2)
+	if err2 := oprot.Flush(ctx); _write_err31 == nil && err2 != nil {
+		_write_err31 = thrift.WrapTException(err2)
 	}
-	if _write_err28 != nil {
-		return false, thrift.WrapTException(_write_err28)
+	if _write_err31 != nil {
+		return false, thrift.WrapTException(_write_err31)
+	}
+	return true, err
+}
+
+type exampleProcessorPause struct {
+	handler Example
+}
+
+func (p *exampleProcessorPause) Process(ctx context.Context, seqId int32, iprot, oprot thrift.TProtocol) (success bool, err thrift.TException) {
+	var _write_err33 error
+	args := ExamplePauseArgs{}
+	if err2 := args.Read(ctx, iprot); err2 != nil {
+		iprot.ReadMessageEnd(ctx)
+		x := thrift.NewTApplicationException(thrift.PROTOCOL_ERROR, err2.Error())
+		oprot.WriteMessageBegin(ctx, "pause", thrift.EXCEPTION, seqId)
+		x.Write(ctx, oprot)
+		oprot.WriteMessageEnd(ctx)
+		oprot.Flush(ctx)
+		return false, thrift.WrapTException(err2)
+	}
+	iprot.ReadMessageEnd(ctx)
+
+	tickerCancel := func() {}
+	// Start a goroutine to do server side connectivity check.
+	if thrift.ServerConnectivityCheckInterval > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		var tickerCtx context.Context
+		tickerCtx, tickerCancel = context.WithCancel(context.Background())
+		defer tickerCancel()
+		go func(ctx context.Context, cancel context.CancelFunc) {
+			ticker := time.NewTicker(thrift.ServerConnectivityCheckInterval)
+			defer ticker.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-ticker.C:
+					if !iprot.Transport().IsOpen() {
+						cancel()
+						return
+					}
+				}
+			}
+		}(tickerCtx, cancel)
+	}
+
+	result := ExamplePauseResult{}
+	if retval, err2 := p.handler.Pause(ctx, args.Milliseconds); err2 != nil {
+		tickerCancel()
+		err = thrift.WrapTException(err2)
+		if errors.Is(err2, thrift.ErrAbandonRequest) {
+			return false, thrift.WrapTException(err2)
+		}
+		_exc34 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing pause: "+err2.Error())
+		if err2 := oprot.WriteMessageBegin(ctx, "pause", thrift.EXCEPTION, seqId); err2 != nil {
+			_write_err33 = thrift.WrapTException(err2)
+		}
+		if err2 := _exc34.Write(ctx, oprot); _write_err33 == nil && err2 != nil {
+			_write_err33 = thrift.WrapTException(err2)
+		}
+		if err2 := oprot.WriteMessageEnd(ctx); _write_err33 == nil && err2 != nil {
+			_write_err33 = thrift.WrapTException(err2)
+		}
+		if err2 := oprot.Flush(ctx); _write_err33 == nil && err2 != nil {
+			_write_err33 = thrift.WrapTException(err2)
+		}
+		if _write_err33 != nil {
+			return false, thrift.WrapTException(_write_err33)
+		}
+		return true, err
+	} else {
+		result.Success = &retval
+	}
+	tickerCancel()
+	if err2 := oprot.WriteMessageBegin(ctx, "pause", thrift.REPLY, seqId); err2 != nil {
+		_write_err33 = thrift.WrapTException(err2)
+	}
+	if err2 := result.Write(ctx, oprot); _write_err33 == nil && err2 != nil {
+		_write_err33 = thrift.WrapTException(err2)
+	}
+	if err2 := oprot.WriteMessageEnd(ctx); _write_err33 == nil && err2 != nil {
+		_write_err33 = thrift.WrapTException(err2)
+	}
+	if err2 := oprot.Flush(ctx); _write_err33 == nil && err2 != nil {
+		_write_err33 = thrift.WrapTException(err2)
+	}
+	if _write_err33 != nil {
+		return false, thrift.WrapTException(_write_err33)
 	}
 	return true, err
 }
@@ -781,7 +890,7 @@ type exampleProcessorLookup struct {
 }
 
 func (p *exampleProcessorLookup) Process(ctx context.Context, seqId int32, iprot, oprot thrift.TProtocol) (success bool, err thrift.TException) {
-	var _write_err30 error
+	var _write_err35 error
 	args := ExampleLookupArgs{}
 	if err2 := args.Read(ctx, iprot); err2 != nil {
 		iprot.ReadMessageEnd(ctx)
@@ -827,21 +936,21 @@ func (p *exampleProcessorLookup) Process(ctx context.Context, seqId int32, iprot
 		if errors.Is(err2, thrift.ErrAbandonRequest) {
 			return false, thrift.WrapTException(err2)
 		}
-		_exc31 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing lookup: "+err2.Error())
+		_exc36 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing lookup: "+err2.Error())
 		if err2 := oprot.WriteMessageBegin(ctx, "lookup", thrift.EXCEPTION, seqId); err2 != nil {
-			_write_err30 = thrift.WrapTException(err2)
+			_write_err35 = thrift.WrapTException(err2)
 		}
-		if err2 := _exc31.Write(ctx, oprot); _write_err30 == nil && err2 != nil {
-			_write_err30 = thrift.WrapTException(err2)
+		if err2 := _exc36.Write(ctx, oprot); _write_err35 == nil && err2 != nil {
+			_write_err35 = thrift.WrapTException(err2)
 		}
-		if err2 := oprot.WriteMessageEnd(ctx); _write_err30 == nil && err2 != nil {
-			_write_err30 = thrift.WrapTException(err2)
+		if err2 := oprot.WriteMessageEnd(ctx); _write_err35 == nil && err2 != nil {
+			_write_err35 = thrift.WrapTException(err2)
 		}
-		if err2 := oprot.Flush(ctx); _write_err30 == nil && err2 != nil {
-			_write_err30 = thrift.WrapTException(err2)
+		if err2 := oprot.Flush(ctx); _write_err35 == nil && err2 != nil {
+			_write_err35 = thrift.WrapTException(err2)
 		}
-		if _write_err30 != nil {
-			return false, thrift.WrapTException(_write_err30)
+		if _write_err35 != nil {
+			return false, thrift.WrapTException(_write_err35)
 		}
 		return true, err
 	} else {
@@ -849,19 +958,19 @@ func (p *exampleProcessorLookup) Process(ctx context.Context, seqId int32, iprot
 	}
 	tickerCancel()
 	if err2 := oprot.WriteMessageBegin(ctx, "lookup", thrift.REPLY, seqId); err2 != nil {
-		_write_err30 = thrift.WrapTException(err2)
+		_write_err35 = thrift.WrapTException(err2)
 	}
-	if err2 := result.Write(ctx, oprot); _write_err30 == nil && err2 != nil {
-		_write_err30 = thrift.WrapTException(err2)
+	if err2 := result.Write(ctx, oprot); _write_err35 == nil && err2 != nil {
+		_write_err35 = thrift.WrapTException(err2)
 	}
-	if err2 := oprot.WriteMessageEnd(ctx); _write_err30 == nil && err2 != nil {
-		_write_err30 = thrift.WrapTException(err2)
+	if err2 := oprot.WriteMessageEnd(ctx); _write_err35 == nil && err2 != nil {
+		_write_err35 = thrift.WrapTException(err2)
 	}
-	if err2 := oprot.Flush(ctx); _write_err30 == nil && err2 != nil {
-		_write_err30 = thrift.WrapTException(err2)
+	if err2 := oprot.Flush(ctx); _write_err35 == nil && err2 != nil {
+		_write_err35 = thrift.WrapTException(err2)
 	}
-	if _write_err30 != nil {
-		return false, thrift.WrapTException(_write_err30)
+	if _write_err35 != nil {
+		return false, thrift.WrapTException(_write_err35)
 	}
 	return true, err
 }
@@ -1929,6 +2038,215 @@ func (p *ExampleSpinResult) String() string {
 		return "<nil>"
 	}
 	return fmt.Sprintf("ExampleSpinResult(%+v)", *p)
+}
+
+// Attributes:
+//   - Milliseconds
+type ExamplePauseArgs struct {
+	Milliseconds int32 `thrift:"milliseconds,1" db:"milliseconds" json:"milliseconds"`
+}
+
+func NewExamplePauseArgs() *ExamplePauseArgs {
+	return &ExamplePauseArgs{}
+}
+
+func (p *ExamplePauseArgs) GetMilliseconds() int32 {
+	return p.Milliseconds
+}
+func (p *ExamplePauseArgs) Read(ctx context.Context, iprot thrift.TProtocol) error {
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
+
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.I32 {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
+}
+
+func (p *ExamplePauseArgs) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI32(ctx); err != nil {
+		return thrift.PrependError("error reading field 1: ", err)
+	} else {
+		p.Milliseconds = v
+	}
+	return nil
+}
+
+func (p *ExamplePauseArgs) Write(ctx context.Context, oprot thrift.TProtocol) error {
+	if err := oprot.WriteStructBegin(ctx, "pause_args"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
+}
+
+func (p *ExamplePauseArgs) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "milliseconds", thrift.I32, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:milliseconds: ", p), err)
+	}
+	if err := oprot.WriteI32(ctx, int32(p.Milliseconds)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.milliseconds (1) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:milliseconds: ", p), err)
+	}
+	return err
+}
+
+func (p *ExamplePauseArgs) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("ExamplePauseArgs(%+v)", *p)
+}
+
+// Attributes:
+//   - Success
+type ExamplePauseResult struct {
+	Success *string `thrift:"success,0" db:"success" json:"success,omitempty"`
+}
+
+func NewExamplePauseResult() *ExamplePauseResult {
+	return &ExamplePauseResult{}
+}
+
+var ExamplePauseResult_Success_DEFAULT string
+
+func (p *ExamplePauseResult) GetSuccess() string {
+	if !p.IsSetSuccess() {
+		return ExamplePauseResult_Success_DEFAULT
+	}
+	return *p.Success
+}
+func (p *ExamplePauseResult) IsSetSuccess() bool {
+	return p.Success != nil
+}
+
+func (p *ExamplePauseResult) Read(ctx context.Context, iprot thrift.TProtocol) error {
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
+
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 0:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField0(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
+}
+
+func (p *ExamplePauseResult) ReadField0(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 0: ", err)
+	} else {
+		p.Success = &v
+	}
+	return nil
+}
+
+func (p *ExamplePauseResult) Write(ctx context.Context, oprot thrift.TProtocol) error {
+	if err := oprot.WriteStructBegin(ctx, "pause_result"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField0(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
+}
+
+func (p *ExamplePauseResult) writeField0(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if p.IsSetSuccess() {
+		if err := oprot.WriteFieldBegin(ctx, "success", thrift.STRING, 0); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 0:success: ", p), err)
+		}
+		if err := oprot.WriteString(ctx, string(*p.Success)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.success (0) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 0:success: ", p), err)
+		}
+	}
+	return err
+}
+
+func (p *ExamplePauseResult) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("ExamplePauseResult(%+v)", *p)
 }
 
 // Attributes:
