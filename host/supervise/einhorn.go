@@ -12,20 +12,33 @@ import (
 const einhornAckTimeout = 10 * time.Second
 
 // EinhornAckLine returns the exact line a worker writes to acknowledge
-// that it is up under `einhorn -m manual`.
+// that it is up under `einhorn -m manual`, such as
+// {"command":"worker:ack","pid":12345} followed by a newline.
 func EinhornAckLine(pid int) string {
 	return `{"command":"worker:ack","pid":` + strconv.Itoa(pid) + "}\n"
 }
 
 // EinhornAck sends Einhorn's manual worker ACK when the process runs under
-// Einhorn: to the already-connected socket EINHORN_SOCK_FD (einhorn -g) if
-// set, else to the UNIX stream socket EINHORN_SOCK_PATH. It writes the line
-// once, never reads a reply, and closes its end. It reports false, nil when
+// Einhorn: on the already-connected socket EINHORN_SOCK_FD (einhorn -g) if
+// set, else on a new UNIX stream connection to EINHORN_SOCK_PATH. It writes
+// EinhornAckLine(pid) once, never reads a reply (the master sends none),
+// and closes its end. It returns sent == false and a nil error when
 // neither variable is set.
 //
-// Call it once, when the app is loaded and every worker instance is up, and
-// before serving: Einhorn then stops the previous workers.
+// Call it once the app is loaded and every worker instance is up, before
+// serving: Einhorn then stops the previous workers. Through an Env from
+// OSEnv the ACK is sent at most once per process: later calls send
+// nothing and return false, nil. Env values built by hand have no such
+// guard.
 func EinhornAck(env Env) (sent bool, err error) {
+	if env.ack == nil {
+		return einhornAck(env)
+	}
+	env.ack.Do(func() { sent, err = einhornAck(env) })
+	return sent, err
+}
+
+func einhornAck(env Env) (bool, error) {
 	line := []byte(EinhornAckLine(env.Getpid()))
 	if v := env.Getenv("EINHORN_SOCK_FD"); v != "" {
 		fd, err := strconv.Atoi(v)
@@ -37,6 +50,7 @@ func EinhornAck(env Env) (sent bool, err error) {
 			return false, fmt.Errorf("einhorn ack: EINHORN_SOCK_FD=%d is not open", fd)
 		}
 		defer f.Close()
+		f.SetWriteDeadline(time.Now().Add(einhornAckTimeout)) // fails harmlessly on a blocking fd
 		if _, err := f.Write(line); err != nil {
 			return false, fmt.Errorf("einhorn ack: write EINHORN_SOCK_FD=%d: %w", fd, err)
 		}

@@ -14,9 +14,9 @@ import (
 // Notifier sends sd_notify(3) state messages to systemd (or anything that
 // listens on $NOTIFY_SOCKET): one unixgram datagram per message.
 //
-// A nil *Notifier is valid and sends nothing, so callers need not check
-// whether the process runs under systemd. Methods are safe for concurrent
-// use.
+// A nil or zero Notifier is valid and sends nothing, so callers need not
+// check whether the process runs under systemd. Methods are safe for
+// concurrent use.
 type Notifier struct {
 	addr     *net.UnixAddr
 	watchdog time.Duration // 0 = no watchdog requested for this process
@@ -47,10 +47,13 @@ func NewNotifier(env Env) *Notifier {
 	return n
 }
 
+// Enabled reports whether n sends messages: NOTIFY_SOCKET was set.
+func (n *Notifier) Enabled() bool { return n != nil && n.addr != nil }
+
 // Socket returns the notification socket's address, or "" for a nil
 // Notifier.
 func (n *Notifier) Socket() string {
-	if n == nil {
+	if !n.Enabled() {
 		return ""
 	}
 	return n.addr.Name
@@ -58,16 +61,20 @@ func (n *Notifier) Socket() string {
 
 // WatchdogInterval returns the watchdog timeout systemd asked for, or 0.
 func (n *Notifier) WatchdogInterval() time.Duration {
-	if n == nil {
+	if !n.Enabled() {
 		return 0
 	}
 	return n.watchdog
 }
 
+// notifyTimeout bounds sending one datagram, so that a supervisor that
+// stopped reading cannot block the caller.
+const notifyTimeout = 5 * time.Second
+
 // Notify sends state, newline-separated assignments such as "READY=1", as
 // one datagram.
 func (n *Notifier) Notify(state string) error {
-	if n == nil {
+	if !n.Enabled() {
 		return nil
 	}
 	c, err := net.DialUnix("unixgram", nil, n.addr)
@@ -75,6 +82,7 @@ func (n *Notifier) Notify(state string) error {
 		return fmt.Errorf("sd_notify socket[%s]: %w", n.addr.Name, err)
 	}
 	defer c.Close()
+	c.SetWriteDeadline(time.Now().Add(notifyTimeout))
 	if _, err := c.Write([]byte(state)); err != nil {
 		return fmt.Errorf("sd_notify socket[%s] state[%s]: %w", n.addr.Name, strings.ReplaceAll(state, "\n", " "), err)
 	}
@@ -92,7 +100,7 @@ func (n *Notifier) Stopping() error { return n.Notify("STOPPING=1") }
 // CLOCK_MONOTONIC time in MONOTONIC_USEC, as Type=notify-reload requires.
 // Call Ready when the reload is over, whether it succeeded or not.
 func (n *Notifier) Reloading() error {
-	if n == nil {
+	if !n.Enabled() {
 		return nil
 	}
 	var ts unix.Timespec
@@ -101,6 +109,13 @@ func (n *Notifier) Reloading() error {
 	}
 	usec := ts.Sec*1_000_000 + ts.Nsec/1000
 	return n.Notify("RELOADING=1\nMONOTONIC_USEC=" + strconv.FormatInt(usec, 10))
+}
+
+// Status sends a one-line description of the service's state
+// (STATUS=s), shown by systemctl status. Newlines in s become spaces,
+// because each line of a message is one assignment.
+func (n *Notifier) Status(s string) error {
+	return n.Notify("STATUS=" + strings.ReplaceAll(s, "\n", " "))
 }
 
 // Watchdog sends WATCHDOG=1 every half watchdog interval until ctx ends. It

@@ -8,9 +8,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // fakeEnv is an Env backed by a map; Unsetenv deletes from it.
@@ -62,8 +65,8 @@ func TestNotifier(t *testing.T) {
 			sock := listenGram(t, addr)
 			vars := map[string]string{"NOTIFY_SOCKET": addr}
 			n := NewNotifier(fakeEnv(vars, nil))
-			if n == nil {
-				t.Fatal("NewNotifier returned nil with NOTIFY_SOCKET set")
+			if !n.Enabled() {
+				t.Fatal("NewNotifier is not enabled with NOTIFY_SOCKET set")
 			}
 			if _, ok := vars["NOTIFY_SOCKET"]; ok {
 				t.Error("NOTIFY_SOCKET not unset")
@@ -87,6 +90,12 @@ func TestNotifier(t *testing.T) {
 			} else if us, err := strconv.ParseInt(strings.TrimPrefix(lines[1], "MONOTONIC_USEC="), 10, 64); err != nil || us <= 0 {
 				t.Errorf("Reloading sent a bad MONOTONIC_USEC: %q", lines[1])
 			}
+			if err := n.Status("serving\n3 workers"); err != nil {
+				t.Fatal(err)
+			}
+			if got := readGram(t, sock); got != "STATUS=serving 3 workers" {
+				t.Errorf("Status sent %q", got)
+			}
 			if err := n.Stopping(); err != nil {
 				t.Fatal(err)
 			}
@@ -103,13 +112,21 @@ func TestNotifierUnset(t *testing.T) {
 	if n != nil {
 		t.Fatalf("NewNotifier = %v without NOTIFY_SOCKET, want nil", n)
 	}
-	// Every method of a nil Notifier is a no-op.
-	for _, f := range []func() error{n.Ready, n.Stopping, n.Reloading} {
-		if err := f(); err != nil {
-			t.Errorf("nil Notifier: %v", err)
-		}
+	// Every method of a nil or zero Notifier is a no-op.
+	for name, n := range map[string]*Notifier{"nil": nil, "zero": {}} {
+		t.Run(name, func(t *testing.T) {
+			if n.Enabled() {
+				t.Error("Enabled")
+			}
+			status := func() error { return n.Status("x") }
+			for _, f := range []func() error{n.Ready, n.Stopping, n.Reloading, status} {
+				if err := f(); err != nil {
+					t.Errorf("%s Notifier: %v", name, err)
+				}
+			}
+			n.Watchdog(context.Background(), nil) // returns at once
+		})
 	}
-	n.Watchdog(context.Background(), nil) // returns at once
 }
 
 func TestNotifierNoListener(t *testing.T) {
@@ -246,6 +263,56 @@ func TestEinhornAckFD(t *testing.T) {
 	}
 	if want := EinhornAckLine(4242); string(b) != want {
 		t.Errorf("read %q, want %q", b, want)
+	}
+}
+
+// Through an Env from OSEnv the ACK is sent once per process: every OSEnv
+// shares one guard, as these Envs share theirs.
+func TestEinhornAckOnce(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "einhorn.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	env := fakeEnv(map[string]string{"EINHORN_SOCK_PATH": path}, nil)
+	env.ack = new(sync.Once)
+	for i, want := range []bool{true, false, false} {
+		sent, err := EinhornAck(env)
+		if err != nil || sent != want {
+			t.Fatalf("call %d: EinhornAck = %v, %v; want %v, nil", i, sent, err, want)
+		}
+	}
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, err := io.ReadAll(c)
+	if err != nil || string(b) != EinhornAckLine(4242) {
+		t.Errorf("first connection read %q, %v", b, err)
+	}
+	// No second connection is queued: a non-blocking accept finds none.
+	// (An Accept with a past deadline would not even try.)
+	raw, err := ln.(*net.UnixListener).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var aerr error
+	raw.Control(func(fd uintptr) {
+		var nfd int
+		nfd, _, aerr = unix.Accept4(int(fd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		if aerr == nil {
+			unix.Close(nfd)
+		}
+	})
+	if aerr != unix.EAGAIN {
+		t.Errorf("accept after the first ACK: %v, want EAGAIN (no second connection)", aerr)
+	}
+	if OSEnv().ack != OSEnv().ack || OSEnv().ack == nil {
+		t.Error("OSEnv values do not share one ACK guard")
 	}
 }
 
