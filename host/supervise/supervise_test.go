@@ -311,7 +311,7 @@ func TestEinhornAckOnce(t *testing.T) {
 	if aerr != unix.EAGAIN {
 		t.Errorf("accept after the first ACK: %v, want EAGAIN (no second connection)", aerr)
 	}
-	if OSEnv().ack != OSEnv().ack || OSEnv().ack == nil {
+	if a, b := OSEnv(), OSEnv(); a.ack == nil || a.ack != b.ack {
 		t.Error("OSEnv values do not share one ACK guard")
 	}
 }
