@@ -1,8 +1,13 @@
 package thriftfront_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,14 +62,22 @@ func serveNative(b *testing.B) string {
 func BenchmarkEcho(b *testing.B) {
 	servers := []struct {
 		name string
-		addr func(b *testing.B) string
+		// addr starts the server; cpu reports the CPU time it has used
+		// so far (the whole test process for the native server, client
+		// included).
+		addr func(b *testing.B) (string, func() time.Duration)
 	}{
-		{"wasmserve", func(b *testing.B) string { a, _ := serve(b, "drain_time = 0"); return a }},
-		{"native", serveNative},
+		{"wasmserve", func(b *testing.B) (string, func() time.Duration) {
+			a, _, cmd := serveCmd(b, "drain_time = 0\n"+os.Getenv("BENCH_INI"))
+			return a, func() time.Duration { return procCPU(cmd.Process.Pid) }
+		}},
+		{"native", func(b *testing.B) (string, func() time.Duration) {
+			return serveNative(b), func() time.Duration { return procCPU(os.Getpid()) }
+		}},
 	}
 	for _, s := range servers {
 		b.Run(s.name, func(b *testing.B) {
-			addr := s.addr(b)
+			addr, cpu := s.addr(b)
 			cfg := &thrift.TConfiguration{ConnectTimeout: 10 * time.Second, SocketTimeout: 30 * time.Second}
 			sock := thrift.NewTSocketConf(addr, cfg)
 			if err := sock.Open(); err != nil {
@@ -75,6 +88,7 @@ func BenchmarkEcho(b *testing.B) {
 			p := thrift.NewTBinaryProtocolConf(tr, cfg)
 			c := example.NewExampleClient(thrift.NewTStandardClient(p, p))
 			ctx := context.Background()
+			cpu0 := cpu()
 			b.ResetTimer()
 			for b.Loop() {
 				if got, err := c.Echo(ctx, "hello"); err != nil || got != "hello" {
@@ -82,6 +96,24 @@ func BenchmarkEcho(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+			b.ReportMetric(float64((cpu()-cpu0).Microseconds())/float64(b.N), "server-cpu-µs/call")
 		})
 	}
+}
+
+// procCPU returns the user and system CPU time process pid has used, from
+// /proc/PID/stat (in clock ticks of 10 ms), or 0 when unreadable.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
