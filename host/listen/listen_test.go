@@ -983,3 +983,13 @@ type fakeListener struct{}
 func (fakeListener) Accept() (net.Conn, error) { return nil, net.ErrClosed }
 func (fakeListener) Close() error              { return nil }
 func (fakeListener) Addr() net.Addr            { return &net.UnixAddr{Name: "fake", Net: "unix"} }
+
+func TestOSEnvFile(t *testing.T) {
+	t.Parallel()
+	for _, fd := range []int{-1, 1 << 20} {
+		if f := OSEnv().File(fd, "test"); f != nil {
+			f.Close()
+			t.Errorf("OSEnv().File(%d) = %v, want nil for a descriptor that is not open", fd, f)
+		}
+	}
+}

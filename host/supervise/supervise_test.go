@@ -340,3 +340,13 @@ func TestEinhornAckErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestOSEnvFile(t *testing.T) {
+	t.Parallel()
+	for _, fd := range []int{-1, 1 << 20} {
+		if f := OSEnv().File(fd, "test"); f != nil {
+			f.Close()
+			t.Errorf("OSEnv().File(%d) = %v, want nil for a descriptor that is not open", fd, f)
+		}
+	}
+}
