@@ -38,12 +38,13 @@ func TestShutdownCompletesQueuedCalls(t *testing.T) {
 	var wg sync.WaitGroup
 	var queued sync.WaitGroup
 	for i := 0; i < 9; i++ {
-		c, _ := dial(t, addr, kinds[i%len(kinds)])
+		// queued is done once the call's bytes are on their way: a
+		// connection that has sent nothing by SIGTERM is not a queued call.
+		c, _ := dialNotify(t, addr, kinds[i%len(kinds)], sync.OnceFunc(queued.Done))
 		wg.Add(1)
 		queued.Add(1)
 		go func() {
 			defer wg.Done()
-			queued.Done()
 			got, err := c.Echo(context.Background(), "queued")
 			if err != nil {
 				got = err.Error()

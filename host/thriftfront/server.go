@@ -12,6 +12,7 @@
 package thriftfront
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -167,6 +168,23 @@ func (c *countingConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// replyWriter buffers what is written to a connection until Flush, so a
+// reply goes out in one write: THeaderTransport writes a frame's length and
+// its payload separately.
+type replyWriter struct {
+	thrift.TTransport
+	w *bufio.Writer
+}
+
+func (r *replyWriter) Write(p []byte) (int, error) { return r.w.Write(p) }
+
+func (r *replyWriter) Flush(ctx context.Context) error {
+	if err := r.w.Flush(); err != nil {
+		return thrift.NewTTransportExceptionFromError(err)
+	}
+	return r.TTransport.Flush(ctx)
+}
+
 // message is one call read from a connection.
 type message struct {
 	name  string
@@ -184,7 +202,8 @@ func (s *Server) serveConn(c *listen.Conn) {
 	defer c.Close()
 	remote := c.RemoteAddr().String()
 	cc := &countingConn{Conn: c}
-	trans := thrift.NewTHeaderTransportConf(thrift.NewTSocketFromConnConf(cc, s.cfg), s.cfg)
+	sock := thrift.NewTSocketFromConnConf(cc, s.cfg)
+	trans := thrift.NewTHeaderTransportConf(&replyWriter{TTransport: sock, w: bufio.NewWriter(sock)}, s.cfg)
 	rec := &recorder{TTransport: trans, limit: int(s.cfg.GetMaxMessageSize())}
 	protos := map[abi.ThriftProtocol]thrift.TProtocol{
 		abi.ThriftBinary:  thrift.NewTBinaryProtocolConf(rec, s.cfg),
@@ -319,10 +338,14 @@ func (s *Server) call(ctx context.Context, trans *thrift.THeaderTransport, m *me
 	case errors.Is(err, pool.ErrOverloaded):
 		exc = thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "server overloaded: max_concurrency calls in progress, retry later")
 	case errors.As(err, &f):
-		msg := fmt.Sprintf("%s: guest %s on worker %d; the instance was replaced", m.name, f.Kind, f.Worker)
+		msg := fmt.Sprintf("%s: guest %s on worker %d", m.name, f.Kind, f.Worker)
 		if f.Kind == engine.Timeout {
-			msg = fmt.Sprintf("%s: guest exceeded its timeout (request_timeout or Deadline-Budget) on worker %d; the instance was replaced", m.name, f.Worker)
+			msg = fmt.Sprintf("%s: guest exceeded its timeout (request_timeout or Deadline-Budget) on worker %d", m.name, f.Worker)
 		}
+		if f.Message != "" {
+			msg += ": " + f.Message
+		}
+		msg += "; the instance was replaced"
 		exc = thrift.NewTApplicationException(thrift.INTERNAL_ERROR, msg)
 	case err != nil:
 		exc = thrift.NewTApplicationException(thrift.INTERNAL_ERROR, m.name+": "+err.Error())

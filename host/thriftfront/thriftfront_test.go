@@ -36,7 +36,8 @@ func (l *logBuffer) Write(p []byte) (int, error) {
 func (l *logBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // serve runs the thrift-go example with the real binary on 127.0.0.1 and
-// returns its address and log.
+// returns its address and log. extra holds server-section lines; workers
+// (2) and request_timeout (2 seconds) default unless extra sets them.
 func serve(t testing.TB, extra string) (string, *logBuffer) {
 	t.Helper()
 	addr, log, _ := serveCmd(t, extra)
@@ -53,8 +54,14 @@ func serveCmd(t testing.TB, extra string) (string, *logBuffer, *proc) {
 	t.Helper()
 	dir := t.TempDir()
 	ini := filepath.Join(dir, "app.ini")
-	os.WriteFile(ini, []byte(fmt.Sprintf("[server:main]\nfactory = thrift\nworkers = 2\nrequest_timeout = 2 seconds\ncompilation_cache = %s\n%s\n[app:main]\nfactory = %s\ngreeting = from config\n",
-		testguest.CacheDir(), extra, testguest.Module(t, "thrift-go", "thrift.wasm"))), 0o644)
+	server := extra
+	for _, kv := range []string{"workers = 2", "request_timeout = 2 seconds"} {
+		if key, _, _ := strings.Cut(kv, " "); !strings.Contains(extra, key+" ") {
+			server += "\n" + kv
+		}
+	}
+	os.WriteFile(ini, []byte(fmt.Sprintf("[server:main]\nfactory = thrift\ncompilation_cache = %s\n%s\n[app:main]\nfactory = %s\ngreeting = from config\n",
+		testguest.CacheDir(), server, testguest.Module(t, "thrift-go", "thrift.wasm"))), 0o644)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -133,15 +140,39 @@ var (
 
 func dial(t *testing.T, addr string, k clientKind) (*example.ExampleClient, thrift.TTransport) {
 	t.Helper()
+	return dialNotify(t, addr, k, nil)
+}
+
+// dialNotify is dial with flushed, when not nil, called each time a request
+// has been handed to the kernel.
+func dialNotify(t *testing.T, addr string, k clientKind, flushed func()) (*example.ExampleClient, thrift.TTransport) {
+	t.Helper()
 	cfg := &thrift.TConfiguration{ConnectTimeout: 10 * time.Second, SocketTimeout: 30 * time.Second}
 	sock := thrift.NewTSocketConf(addr, cfg)
 	if err := sock.Open(); err != nil {
 		t.Fatal(err)
 	}
-	tr := k.trans(sock, cfg)
+	var under thrift.TTransport = sock
+	if flushed != nil {
+		under = &notifyTransport{TTransport: sock, flushed: flushed}
+	}
+	tr := k.trans(under, cfg)
 	t.Cleanup(func() { tr.Close() })
 	p := k.proto(tr, cfg)
 	return example.NewExampleClient(thrift.NewTStandardClient(p, p)), tr
+}
+
+// notifyTransport calls flushed after each Flush of the socket under a
+// client's transport.
+type notifyTransport struct {
+	thrift.TTransport
+	flushed func()
+}
+
+func (n *notifyTransport) Flush(ctx context.Context) error {
+	err := n.TTransport.Flush(ctx)
+	n.flushed()
+	return err
 }
 
 func TestClientTypes(t *testing.T) {
@@ -177,8 +208,9 @@ func TestClientTypes(t *testing.T) {
 				t.Errorf("oneway remember(%q) not observed by recall", k.name)
 			}
 			var ae thrift.TApplicationException
-			if _, err := c.Trap(ctx); !errors.As(err, &ae) || ae.TypeId() != thrift.INTERNAL_ERROR || !strings.Contains(ae.Error(), "trap") {
-				t.Fatalf("trap: %v, want an INTERNAL_ERROR TApplicationException", err)
+			if _, err := c.Trap(ctx); !errors.As(err, &ae) || ae.TypeId() != thrift.INTERNAL_ERROR ||
+				!strings.Contains(ae.Error(), "trap") || !strings.Contains(ae.Error(), "trap requested") {
+				t.Fatalf("trap: %v, want an INTERNAL_ERROR TApplicationException naming the fault and the guest's message", err)
 			}
 			if got, err := c.Echo(ctx, "after trap"); err != nil || got != "after trap" {
 				t.Fatalf("echo after trap on the same connection = %q, %v", got, err)
@@ -406,4 +438,71 @@ func TestUnknownMethod(t *testing.T) {
 	if got, err := c.Echo(ctx, "still here"); err != nil || got != "still here" {
 		t.Fatalf("echo after unknown method = %q, %v", got, err)
 	}
+}
+
+// TestOverloaded checks max_concurrency for Thrift: with every admitted
+// call in progress, a further call is answered at once with an
+// INTERNAL_ERROR naming the overload, its connection stays usable, and
+// nothing waits in the accept loop.
+func TestOverloaded(t *testing.T) {
+	t.Parallel()
+	addr, _ := serve(t, "drain_time = 0\nworkers = 2\nmax_concurrency = 2\nrequest_timeout = 30 seconds")
+	probe, _ := dial(t, addr, kinds[2])
+	a, _ := dial(t, addr, kinds[2])
+	b, _ := dial(t, addr, kinds[4])
+	ctx := context.Background()
+	// A round holds both admitted slots with two slow calls and probes
+	// until the probe is refused; on a stalled machine the slow calls may
+	// end first, and the round is repeated.
+	overloaded := false
+	for round := 0; round < 5 && !overloaded; round++ {
+		var wg sync.WaitGroup
+		done := make(chan struct{})
+		for _, c := range []*example.ExampleClient{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// A pause arriving while the probe is in is itself refused.
+				got, err := c.Pause(ctx, 2000)
+				if err != nil && !isOverloaded(err) || err == nil && got != "paused" {
+					t.Errorf("pause = %q, %v", got, err)
+				}
+			}()
+		}
+		go func() { wg.Wait(); close(done) }()
+	probing:
+		for {
+			select {
+			case <-done:
+				break probing
+			default:
+			}
+			_, err := probe.Echo(ctx, "probe")
+			switch {
+			case err == nil:
+			case isOverloaded(err):
+				overloaded = true
+				break probing
+			default:
+				t.Fatalf("probe: %v", err)
+			}
+		}
+		<-done
+	}
+	if !overloaded {
+		t.Fatal("no call was refused while max_concurrency calls were in progress")
+	}
+	if got, err := probe.Echo(ctx, "after overload"); err != nil || got != "after overload" {
+		t.Fatalf("echo on the refused call's connection = %q, %v", got, err)
+	}
+	if got, err := a.Echo(ctx, "a"); err != nil || got != "a" {
+		t.Fatalf("echo after pause = %q, %v", got, err)
+	}
+}
+
+// isOverloaded reports whether err is the host's answer to a call beyond
+// max_concurrency.
+func isOverloaded(err error) bool {
+	var ae thrift.TApplicationException
+	return errors.As(err, &ae) && ae.TypeId() == thrift.INTERNAL_ERROR && strings.Contains(ae.Error(), "overloaded")
 }
