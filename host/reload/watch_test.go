@@ -124,7 +124,6 @@ func TestChanges(t *testing.T) {
 			}
 			for range 5 {
 				f.WriteString("chunk ")
-				f.Sync()
 			}
 			f.Close()
 		},

@@ -143,7 +143,14 @@ func (s *Server) watch(ctx context.Context) {
 	for ctx.Err() == nil {
 		paths := s.watchedPaths()
 		wctx, retarget := context.WithCancel(ctx)
-		s.log.Info("watching for changes", "files", paths, "directories", reload.Dirs(paths), "quiet", watchQuiet)
+		ready := make(chan struct{})
+		go func() {
+			select {
+			case <-ready:
+				s.log.Info("watching for changes", "files", paths, "directories", reload.Dirs(paths), "quiet", watchQuiet)
+			case <-wctx.Done():
+			}
+		}()
 		err := reload.Watch(wctx, paths, watchQuiet, func(changed []string) {
 			names := make([]string, len(changed))
 			for i, p := range changed {
@@ -153,7 +160,7 @@ func (s *Server) watch(ctx context.Context) {
 			if !slices.Equal(s.watchedPaths(), paths) {
 				retarget()
 			}
-		}, nil)
+		}, ready)
 		retarget()
 		if err != nil {
 			s.log.Error("file watching stopped; reload with SIGHUP", "error", err)
