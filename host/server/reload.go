@@ -21,7 +21,7 @@ const watchQuiet = 300 * time.Millisecond
 // before it keeps serving.
 type ReloadError struct {
 	Generation int64  // the generation that was being built
-	Step       string // "read config", "compile" or "start workers"
+	Step       string // "read config", "compile", "start workers", or "swap" when shutting down
 	File       string // the config file or the module
 	Err        error  // carries the guest's message when the guest failed
 }
@@ -53,7 +53,7 @@ func (s *Server) Reload(ctx context.Context, reason string) error {
 	gen := s.gen.Load() + 1
 	if s.shutting.Load() {
 		s.log.Info("reload skipped: shutting down", "reason", reason)
-		return &ReloadError{Generation: gen, Step: "read config", File: s.cfg.File, Err: errShuttingDown}
+		return &ReloadError{Generation: gen, Step: "swap", File: s.cfg.File, Err: errShuttingDown}
 	}
 	s.log.Info("reload starting", "reason", reason, "generation", gen)
 	if s.reloadHook != nil {
