@@ -3,7 +3,6 @@
 #define WASMSERVE_IMPLEMENTATION
 #include "wasmserve.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +27,17 @@ static char *cstr(ws_bytes b) {
 
 static ws_bytes suffix(ws_bytes b, size_t n) { return (ws_bytes){b.ptr + n, b.len - (uint32_t)n}; }
 
+/* The decimal number b of 1 to 9 digits, else 400. */
+static uint32_t status_code(ws_bytes b) {
+    if (b.len == 0 || b.len > 9) return 400;
+    uint32_t v = 0;
+    for (uint32_t i = 0; i < b.len; i++) {
+        if (b.ptr[i] < '0' || b.ptr[i] > '9') return 400;
+        v = v * 10 + (b.ptr[i] - '0');
+    }
+    return v;
+}
+
 static void echo(const ws_request *req, ws_response *w) {
     ws_add_header(w, ws_str("X-Echo-Method"), req->method);
     ws_add_header(w, ws_str("X-Echo-Path"), req->path);
@@ -48,9 +58,7 @@ void ws_serve(const ws_request *req, ws_response *w) {
     } else if (ws_bytes_eq(p, "/echo")) {
         echo(req, w);
     } else if (ws_bytes_has_prefix(p, "/status/")) {
-        char *s = cstr(suffix(p, 8));
-        ws_set_status(w, (uint32_t)strtoul(s, NULL, 10));
-        free(s);
+        ws_set_status(w, status_code(suffix(p, 8)));
     } else if (ws_bytes_eq(p, "/headers")) {
         ws_add_header_str(w, "X-Multi", "one");
         ws_add_header_str(w, "X-Multi", "two");
@@ -75,8 +83,11 @@ void ws_serve(const ws_request *req, ws_response *w) {
     } else if (ws_bytes_eq(p, "/shutting-down")) {
         ws_write_str(w, ws_shutting_down() ? "true" : "false");
     } else if (ws_bytes_eq(p, "/counter")) {
-        snprintf(num, sizeof num, "%lu", ++counter);
-        ws_write_str(w, num);
+        /* Decimal digits, written backwards from the end of num. */
+        char *d = num + sizeof num;
+        unsigned long v = ++counter;
+        do *--d = (char)('0' + v % 10); while (v /= 10);
+        ws_write(w, d, (size_t)(num + sizeof num - d));
     } else if (ws_bytes_eq(p, "/panic")) {
         ws_panic("hello-c: /panic requested");
     } else if (ws_bytes_eq(p, "/spin")) {

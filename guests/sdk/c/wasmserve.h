@@ -136,9 +136,9 @@ WS_IMPORT("generation") int64_t ws_host_generation(void);
 
 #ifdef WASMSERVE_IMPLEMENTATION
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static uint32_t ws__u32(const uint8_t *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -255,9 +255,15 @@ int32_t ws_metric(int32_t kind, const char *name, double value) {
 int64_t ws_generation(void) { return ws_host_generation(); }
 
 _Noreturn void ws_panic(const char *msg) {
-    fputs(msg, stderr);
-    fputc('\n', stderr);
-    fflush(stderr);
+    /* write(2) straight to WASI fd_write: no stdio linked in. */
+    size_t n = strlen(msg);
+    while (n > 0) {
+        ssize_t k = write(2, msg, n);
+        if (k <= 0) break;
+        msg += k;
+        n -= (size_t)k;
+    }
+    (void)!write(2, "\n", 1);
     __builtin_trap();
 }
 
