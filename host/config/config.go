@@ -1,65 +1,85 @@
 // Package config reads a wasmserve INI file into a typed, validated Config.
 //
-// The file follows baseplate-serve: [server:NAME] and [app:NAME] sections,
-// [DEFAULT] merged into both, keys case-insensitive, $VAR and ${VAR]
-// expanded from the environment (unknown variables stay as written), no
-// %(name)s interpolation and no inline comments. Every error names the
-// file, the line, the section, the key and the bad value.
+// The file follows baseplate-serve: a [server:NAME] section configures the
+// host and an [app:NAME] section the guest. The rules are those of
+// Python's configparser as baseplate uses it:
+//
+//   - [DEFAULT] is merged into every section; a section's own keys win.
+//   - Keys are case-insensitive and stored lower-case; "=" or ":" separates
+//     a key from its value; values are trimmed of surrounding space and
+//     otherwise kept as written: no inline comments ("a = b ; c" is "b ;
+//     c"), no quotes, no %(name)s interpolation. A line indented deeper
+//     than its key continues the value after a newline.
+//   - $VAR and ${VAR} are expanded from the environment in every value;
+//     unknown variables stay as written.
+//   - A duplicated section or key is an error.
+//
+// Every error is an *Error naming the file, the line when there is one,
+// the section, and the key and value at fault.
 package config
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
+	"slices"
+	"strconv"
 	"strings"
-
-	"gopkg.in/ini.v1"
 )
 
-// Options select the sections to read and override values.
+// Options select the sections to read and override values from the
+// command line. The zero Options read [server:main] and [app:main].
 type Options struct {
-	ServerName string // default "main"
-	AppName    string // default "main"
-	// Bind, when set, replaces [server] bind (the --bind flag).
+	ServerName string // the server section is [server:ServerName]; "" = "main"
+	AppName    string // the app section is [app:AppName]; "" = "main"
+	// Bind, when not "", replaces the server section's bind key (the
+	// --bind flag). It is validated like bind.
 	Bind string
-	// LookupEnv expands $VAR; nil means os.LookupEnv.
+	// LookupEnv expands $VAR and ${VAR} in values and finds the default
+	// compilation cache directory; nil means os.LookupEnv.
 	LookupEnv func(string) (string, bool)
 }
 
-// Config is a validated configuration.
+// Config is a validated configuration. It holds no open resources.
 type Config struct {
-	File       string // the path as given
-	ServerName string
-	AppName    string
+	File       string // the path as given to Load or Parse
+	ServerName string // NAME of the [server:NAME] section read
+	AppName    string // NAME of the [app:NAME] section read
 	Server     Server
 	App        App
 }
 
 // App is the validated [app:NAME] section.
 type App struct {
-	// Module is the absolute path of the guest module (factory).
+	// Module is the absolute path of the guest module, the factory key.
 	Module string
-	// Values is every key except factory, in file order ([DEFAULT] keys
-	// first), with environment variables expanded.
+	// Values is every key of the section but factory, [DEFAULT]'s
+	// included, in file order ([DEFAULT]'s first), with lower-case keys
+	// and expanded values. wasi.* and metrics.* keys are included.
 	Values []KV
 	WASI   WASI
 }
 
-// KV is one config key and value.
+// KV is one key and its value.
 type KV struct{ Key, Value string }
 
-// WASI are the capabilities the app section grants the guest.
+// WASI is what the app section grants the guest beyond the wasmserve ABI.
 type WASI struct {
-	Dirs []Mount  // wasi.dir: read-only preopened directories
-	Env  []string // wasi.env: names of host environment variables passed through
+	Dirs []Mount  // wasi.dir = HOST[:GUEST], ...: preopened directories
+	Env  []string // wasi.env = NAME, ...: host environment variables passed through
 }
 
-// Mount is a host directory visible to the guest.
-type Mount struct{ Host, Guest string }
+// Mount is a host directory the guest sees at Guest.
+type Mount struct {
+	Host  string // absolute path of an existing directory
+	Guest string // as written; the host path as written when left out
+}
 
-// Get returns the value of key and whether it is set.
+// Get returns the value of key (lower-case) in Values and whether it is
+// set.
 func (a App) Get(key string) (string, bool) {
 	for _, kv := range a.Values {
 		if kv.Key == key {
@@ -69,318 +89,287 @@ func (a App) Get(key string) (string, bool) {
 	return "", false
 }
 
-// Error is a configuration error.
-type Error struct {
-	File    string
-	Line    int    // 0 when not tied to a line
-	Section string // e.g. "server:main"
-	Key     string
-	Value   string
-	Err     error
-}
-
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-	}
-	b.WriteString(": ")
-	if e.Section != "" {
-		fmt.Fprintf(&b, "[%s] ", e.Section)
-	}
-	if e.Key != "" {
-		fmt.Fprintf(&b, "%s = %q: ", e.Key, e.Value)
-	}
-	b.WriteString(e.Err.Error())
-	return b.String()
-}
-
-func (e *Error) Unwrap() error { return e.Err }
-
-// Load reads and validates the file at path.
+// Load reads the file at path and returns Parse's result.
 func Load(path string, opts Options) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, err
 	}
 	return Parse(path, data, opts)
 }
 
-// Parse validates data as the contents of filename. Relative paths in it
-// resolve against filename's directory.
+// Parse parses and validates data as the contents of the file filename:
+// errors name filename, and relative paths in the file resolve against
+// filepath.Dir(filename). Parse stats the module and wasi.dir
+// directories; it opens nothing.
+//
+// Errors in the file are *Error values. An invalid Options.Bind is
+// reported as `--bind "VALUE": CAUSE`.
 func Parse(filename string, data []byte, opts Options) (*Config, error) {
-	if opts.ServerName == "" {
-		opts.ServerName = "main"
-	}
-	if opts.AppName == "" {
-		opts.AppName = "main"
-	}
+	opts.ServerName = cmp.Or(opts.ServerName, "main")
+	opts.AppName = cmp.Or(opts.AppName, "main")
 	if opts.LookupEnv == nil {
 		opts.LookupEnv = os.LookupEnv
 	}
-	scan, err := prescan(filename, data)
+	var bind Endpoint
+	if opts.Bind != "" {
+		var err error
+		if bind, err = ParseEndpoint(opts.Bind); err != nil {
+			return nil, fmt.Errorf("--bind %q: %w", opts.Bind, err)
+		}
+	}
+	f, err := parseINI(filename, data)
 	if err != nil {
 		return nil, err
 	}
-	f, err := ini.LoadSources(ini.LoadOptions{
-		InsensitiveKeys:         true,
-		IgnoreInlineComment:     true,
-		IgnoreContinuation:      true,
-		PreserveSurroundedQuote: true,
-		KeyValueDelimiters:      "=:",
-		ChildSectionDelimiter:   "\x00",
-	}, data)
+	l := &loader{file: filename, dir: absDir(filename), f: f, env: opts.LookupEnv}
+	server, err := l.section("server:" + opts.ServerName)
 	if err != nil {
-		return nil, &Error{File: filename, Err: fmt.Errorf("syntax error: %w", err)}
+		return nil, err
 	}
-	p := &parser{file: filename, f: f, scan: scan, env: opts.LookupEnv}
+	app, err := l.section("app:" + opts.AppName)
+	if err != nil {
+		return nil, err
+	}
 	cfg := &Config{File: filename, ServerName: opts.ServerName, AppName: opts.AppName}
-	if cfg.Server, err = p.server("server:"+opts.ServerName, opts.Bind); err != nil {
+	if cfg.Server, err = l.server(server, app, bind); err != nil {
 		return nil, err
 	}
-	if cfg.App, err = p.app("app:" + opts.AppName); err != nil {
+	if cfg.App, err = l.app(app); err != nil {
 		return nil, err
-	}
-	if cfg.Server.Metrics.Endpoint == "" {
-		if v, ok := cfg.App.Get("metrics.endpoint"); ok {
-			cfg.Server.Metrics.Endpoint = v
-		}
-	}
-	if cfg.Server.Metrics.Namespace == "" {
-		if v, ok := cfg.App.Get("metrics.namespace"); ok {
-			cfg.Server.Metrics.Namespace = v
-		}
 	}
 	return cfg, nil
 }
 
-type parser struct {
-	file string
-	f    *ini.File
-	scan *scan
+// loader turns the sections of an iniFile into a Config.
+type loader struct {
+	file string // as given
+	dir  string // absolute directory of file
+	f    *iniFile
 	env  func(string) (string, bool)
 }
 
-// values returns the section's keys merged over [DEFAULT], in order, and
-// the set of keys written in the section itself.
-func (p *parser) values(name string) ([]KV, map[string]bool, error) {
-	sec, err := p.f.GetSection(name)
-	if err != nil {
+// section is one section with [DEFAULT] merged in.
+type section struct {
+	name string
+	own  *iniSection
+	keys []iniKey // merged and expanded, in line order
+}
+
+func (s *section) get(name string) (iniKey, bool) {
+	for _, k := range s.keys {
+		if k.name == name {
+			return k, true
+		}
+	}
+	return iniKey{}, false
+}
+
+func (l *loader) section(name string) (*section, error) {
+	own := l.f.section(name)
+	if own == nil {
 		var have []string
-		for _, s := range p.scan.sections {
-			if s != ini.DefaultSection {
-				have = append(have, "["+s+"]")
+		for _, s := range l.f.sections {
+			if s.name != defaultSection {
+				have = append(have, "["+s.name+"]")
 			}
 		}
-		return nil, nil, &Error{File: p.file, Err: fmt.Errorf("no [%s] section (sections: %s)", name, strings.Join(have, ", "))}
-	}
-	own := map[string]bool{}
-	var out []KV
-	idx := map[string]int{}
-	add := func(k *ini.Key) {
-		kv := KV{Key: k.Name(), Value: expandEnv(k.Value(), p.env)}
-		if i, ok := idx[kv.Key]; ok {
-			out[i] = kv
-			return
+		list := "the file has none"
+		if len(have) > 0 {
+			list = "sections: " + strings.Join(have, ", ")
 		}
-		idx[kv.Key] = len(out)
-		out = append(out, kv)
+		return nil, &Error{File: l.file, Err: errorf(ErrNoSection, "no [%s] section (%s)", name, list)}
 	}
-	if def, err := p.f.GetSection(ini.DefaultSection); err == nil && name != ini.DefaultSection {
-		for _, k := range def.Keys() {
-			add(k)
-		}
-	}
-	for _, k := range sec.Keys() {
-		own[k.Name()] = true
-		add(k)
-	}
-	return out, own, nil
+	return &section{name: name, own: own, keys: l.f.merged(own, l.env)}, nil
 }
 
-func (p *parser) errAt(section, key, value string, err error) *Error {
-	return &Error{File: p.file, Line: p.scan.line(section, key), Section: section, Key: key, Value: value, Err: err}
+func (l *loader) errAt(sec *section, k iniKey, err error) *Error {
+	return &Error{File: l.file, Line: k.line, Section: sec.name, Key: k.name, Value: k.value, Err: err}
 }
 
-func (p *parser) server(name, bind string) (Server, error) {
+func (l *loader) missing(sec *section, key string) *Error {
+	return &Error{File: l.file, Section: sec.name, Key: key, Err: errorf(ErrMissingKey, "missing required key %q", key)}
+}
+
+// server validates the server section. app supplies metrics.* keys the
+// server section leaves out; bind, unless zero, replaces bind.
+func (l *loader) server(sec, app *section, bind Endpoint) (Server, error) {
 	var s Server
-	vals, own, err := p.values(name)
-	if err != nil {
-		return s, err
-	}
-	keys := make([]string, 0, len(own))
-	for k := range own {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return p.scan.line(name, keys[i]) < p.scan.line(name, keys[j]) })
-	for _, k := range keys {
-		if _, ok := lookupKey(k); !ok {
-			msg := fmt.Sprintf("unknown key %q", k)
-			if sg := suggest(k); sg != "" {
+	set := map[string]bool{}
+	for _, kv := range sortedByLine(sec.keys) {
+		k, ok := lookupKey(kv.name)
+		if !ok {
+			if sec.own.key(kv.name) == nil {
+				continue // a [DEFAULT] key meant for the app
+			}
+			msg := fmt.Sprintf("unknown key %q", kv.name)
+			if sg := suggest(kv.name); sg != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", sg)
 			}
-			return s, &Error{File: p.file, Line: p.scan.line(name, k), Section: name, Err: fmt.Errorf("%s", msg)}
+			return s, l.errAt(sec, kv, errorf(ErrUnknownKey, "%s", msg))
 		}
-	}
-	set := map[string]bool{}
-	for _, kv := range vals {
-		k, ok := lookupKey(kv.Key)
-		if !ok {
-			continue // a [DEFAULT] key meant for the app
+		if err := k.set(&s, kv.value); err != nil {
+			return s, l.errAt(sec, kv, err)
 		}
-		if err := k.set(&s, kv.Value); err != nil {
-			return s, p.errAt(name, kv.Key, kv.Value, err)
-		}
-		set[kv.Key] = true
+		set[kv.name] = true
 	}
 	if !set["factory"] {
-		return s, &Error{File: p.file, Section: name, Err: fmt.Errorf("missing required key %q", "factory")}
+		return s, l.missing(sec, "factory")
+	}
+	for _, name := range []string{"metrics.endpoint", "metrics.namespace"} {
+		if kv, ok := app.get(name); ok && !set[name] {
+			k, _ := lookupKey(name)
+			if err := k.set(&s, kv.value); err != nil {
+				return s, l.errAt(app, kv, err)
+			}
+			set[name] = true
+		}
 	}
 	for _, k := range serverKeys {
 		if !set[k.Name] && k.Default != "" {
 			if err := k.set(&s, k.Default); err != nil {
-				panic("config: bad default for " + k.Name + ": " + err.Error())
+				panic(fmt.Sprintf("config: default %q of %s: %v", k.Default, k.Name, err))
 			}
 		}
 	}
-	if bind != "" {
-		e, err := ParseEndpoint(bind)
-		if err != nil {
-			return s, &Error{File: "--bind", Value: bind, Err: fmt.Errorf("--bind %q: %w", bind, err)}
-		}
-		s.Bind = e
+	if !bind.IsZero() {
+		s.Bind = bind
 	}
 	if !set["workers"] {
 		s.Workers = max(2, runtime.GOMAXPROCS(0))
+		if set["max_concurrency"] {
+			s.Workers = min(s.Workers, s.MaxConcurrency)
+		}
 	}
 	if !set["max_concurrency"] {
 		s.MaxConcurrency = max(100, s.Workers)
 	} else if s.MaxConcurrency < s.Workers {
-		v := fmt.Sprint(s.MaxConcurrency)
-		return s, p.errAt(name, "max_concurrency", v, fmt.Errorf("must be at least workers (%d)", s.Workers))
+		kv, _ := sec.get("max_concurrency")
+		return s, l.errAt(sec, kv, fmt.Errorf("must be at least workers (%d)", s.Workers))
 	}
-	if s.MaxMemory < 65536 {
-		return s, p.errAt(name, "max_memory", fmt.Sprint(s.MaxMemory), fmt.Errorf("must be at least 64 KiB"))
-	}
-	s.MaxMemory &^= 65535
-	switch {
-	case s.CompilationCache == "off":
+	switch s.CompilationCache {
+	case "off":
 		s.CompilationCache = ""
-	case s.CompilationCache == "":
-		s.CompilationCache = defaultCacheDir()
-	case !filepath.IsAbs(s.CompilationCache):
-		s.CompilationCache = filepath.Join(dirOf(p.file), s.CompilationCache)
+	case "":
+		s.CompilationCache = defaultCacheDir(l.env)
+	default:
+		s.CompilationCache = l.abs(s.CompilationCache)
 	}
 	return s, nil
 }
 
-func defaultCacheDir() string {
-	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		return filepath.Join(d, "wasmserve")
-	}
-	if d, err := os.UserHomeDir(); err == nil && d != "" && d != "/" {
-		return filepath.Join(d, ".cache", "wasmserve")
-	}
-	return filepath.Join(os.TempDir(), fmt.Sprintf("wasmserve-%d", os.Getuid()))
-}
-
-func dirOf(file string) string {
-	d, err := filepath.Abs(filepath.Dir(file))
-	if err != nil {
-		return filepath.Dir(file)
-	}
-	return d
-}
-
-func (p *parser) resolve(path string) string {
-	if filepath.IsAbs(path) {
-		return path
-	}
-	rel := filepath.Join(dirOf(p.file), path)
-	if _, err := os.Stat(rel); err != nil {
-		if abs, aerr := filepath.Abs(path); aerr == nil {
-			if _, err := os.Stat(abs); err == nil {
-				return abs
-			}
-		}
-	}
-	return rel
-}
-
-func (p *parser) app(name string) (App, error) {
+// app validates the app section.
+func (l *loader) app(sec *section) (App, error) {
 	var a App
-	vals, _, err := p.values(name)
-	if err != nil {
-		return a, err
+	factory, ok := sec.get("factory")
+	if !ok {
+		return a, l.missing(sec, "factory")
 	}
-	factory := ""
-	for _, kv := range vals {
-		switch kv.Key {
+	if factory.value == "" {
+		return a, l.errAt(sec, factory, errors.New("empty module path"))
+	}
+	for _, kv := range sec.keys {
+		switch kv.name {
 		case "factory":
-			factory = kv.Value
 			continue
 		case "wasi.dir":
-			for _, item := range strings.Split(kv.Value, ",") {
-				item = strings.TrimSpace(item)
-				if item == "" {
-					continue
-				}
+			for _, item := range splitList(kv.value) {
 				host, guest, _ := strings.Cut(item, ":")
-				if guest == "" {
-					guest = host
+				if host == "" {
+					return a, l.errAt(sec, kv, fmt.Errorf("empty host directory in %q", item))
 				}
-				m := Mount{Host: p.resolve(host), Guest: guest}
-				if st, err := os.Stat(m.Host); err != nil || !st.IsDir() {
-					if err == nil {
-						err = fmt.Errorf("%s is not a directory", m.Host)
-					}
-					return a, p.errAt(name, kv.Key, kv.Value, err)
+				m := Mount{Host: l.abs(host), Guest: cmp.Or(guest, host)}
+				if err := isDir(m.Host); err != nil {
+					return a, l.errAt(sec, kv, err)
 				}
 				a.WASI.Dirs = append(a.WASI.Dirs, m)
 			}
 		case "wasi.env":
-			for _, n := range strings.Split(kv.Value, ",") {
-				n = strings.TrimSpace(n)
-				if n == "" {
-					continue
+			for _, name := range splitList(kv.value) {
+				if !validEnvName(name) {
+					return a, l.errAt(sec, kv, fmt.Errorf("%q is not an environment variable name", name))
 				}
-				if !validEnvName(n) {
-					return a, p.errAt(name, kv.Key, kv.Value, fmt.Errorf("%q is not an environment variable name", n))
-				}
-				a.WASI.Env = append(a.WASI.Env, n)
+				a.WASI.Env = append(a.WASI.Env, name)
 			}
 		}
-		a.Values = append(a.Values, kv)
+		a.Values = append(a.Values, KV{Key: kv.name, Value: kv.value})
 	}
-	if factory == "" {
-		return a, &Error{File: p.file, Section: name, Err: fmt.Errorf("missing required key %q", "factory")}
-	}
-	a.Module = p.resolve(factory)
-	if _, err := os.Stat(a.Module); err != nil {
-		return a, p.errAt(name, "factory", factory, err)
+	a.Module = l.resolve(factory.value)
+	if err := isFile(a.Module); err != nil {
+		return a, l.errAt(sec, factory, err)
 	}
 	return a, nil
 }
 
-func validEnvName(n string) bool {
-	for i, r := range n {
-		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
-			return false
-		}
+// abs resolves path against the INI file's directory.
+func (l *loader) abs(path string) string {
+	if filepath.IsAbs(path) {
+		return filepath.Clean(path)
 	}
-	return n != ""
+	return filepath.Join(l.dir, path)
 }
 
-// RestartKeys returns, sorted, the server keys whose values differ between
-// s and next: none of them can change without a restart.
-func (s Server) RestartKeys(next Server) []string {
-	var out []string
-	for _, k := range serverKeys {
-		if k.value(&s) != k.value(&next) {
-			out = append(out, k.Name)
+// resolve is abs(path), unless nothing exists there but path exists
+// relative to the working directory: then it is that.
+func (l *loader) resolve(path string) string {
+	p := l.abs(path)
+	if _, err := os.Stat(p); err != nil && !filepath.IsAbs(path) {
+		if cwd, err := filepath.Abs(path); err == nil {
+			if _, err := os.Stat(cwd); err == nil {
+				return cwd
+			}
 		}
 	}
-	sort.Strings(out)
+	return p
+}
+
+func absDir(file string) string {
+	dir, err := filepath.Abs(filepath.Dir(file))
+	if err != nil {
+		return filepath.Dir(file)
+	}
+	return dir
+}
+
+// defaultCacheDir is $XDG_CACHE_HOME/wasmserve, else
+// $HOME/.cache/wasmserve, else a per-user directory under os.TempDir.
+func defaultCacheDir(lookup func(string) (string, bool)) string {
+	if d, _ := lookup("XDG_CACHE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "wasmserve")
+	}
+	if d, _ := lookup("HOME"); filepath.IsAbs(d) && d != "/" {
+		return filepath.Join(d, ".cache", "wasmserve")
+	}
+	return filepath.Join(os.TempDir(), "wasmserve-"+strconv.Itoa(os.Getuid()))
+}
+
+func isDir(path string) error {
+	st, err := os.Stat(path)
+	if err == nil && !st.IsDir() {
+		err = fmt.Errorf("%s is not a directory", path)
+	}
+	return err
+}
+
+func isFile(path string) error {
+	st, err := os.Stat(path)
+	if err == nil && st.IsDir() {
+		err = fmt.Errorf("%s is a directory", path)
+	}
+	return err
+}
+
+// splitList splits a comma-separated value into trimmed, non-empty items.
+func splitList(v string) []string {
+	var out []string
+	for item := range strings.SplitSeq(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
 	return out
+}
+
+func sortedByLine(keys []iniKey) []iniKey {
+	return slices.SortedStableFunc(slices.Values(keys), func(a, b iniKey) int { return cmp.Compare(a.line, b.line) })
 }

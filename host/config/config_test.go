@@ -1,216 +1,287 @@
-package config_test
+package config
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/wasmserve/wasmserve/host/config"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files with the current output")
+var update = flag.Bool("update", false, "rewrite testdata/*.txt with the current results")
 
-var env = map[string]string{"HOME_DIR": "/home/app", "PORT": "8080"}
-
-func lookup(k string) (string, bool) { v, ok := env[k]; return v, ok }
-
-// dump renders the parts of a Config that do not depend on the machine.
-func dump(c *config.Config) string {
-	s := c.Server
-	var b strings.Builder
-	fmt.Fprintf(&b, "factory=%s bind=%s/%s workers=%d max_concurrency=%d\n", s.Factory, s.Bind.Network, s.Bind.Address, s.Workers, s.MaxConcurrency)
-	fmt.Fprintf(&b, "request_timeout=%s max_memory=%d isolation=%s max_requests=%d+%d\n", s.RequestTimeout, s.MaxMemory, s.Isolation, s.MaxRequests, s.MaxRequestsJitter)
-	fmt.Fprintf(&b, "drain_time=%s stop_timeout=%s keepalive=%s access_log=%v\n", s.DrainTime, s.StopTimeout, s.Keepalive, s.AccessLog)
-	fmt.Fprintf(&b, "admin=%s metrics=%q/%q monitoring=%+v log=%s\n", s.Admin.Bind, s.Metrics.Endpoint, s.Metrics.Namespace, s.Monitoring, s.Log.Format)
-	fmt.Fprintf(&b, "module=%s\n", filepath.Base(c.App.Module))
-	for _, kv := range c.App.Values {
-		fmt.Fprintf(&b, "app %s=%q\n", kv.Key, kv.Value)
-	}
-	return strings.TrimSpace(b.String())
+// testEnv is the environment golden files see.
+var testEnv = map[string]string{
+	"HOME":           "/home/app",
+	"XDG_CACHE_HOME": "/cache",
+	"PORT":           "8080",
+	"EMPTY":          "",
 }
 
-// TestGolden runs testdata/*.txt: an INI, a line "-- want --", then the
-// expected error or dump. A first line "# bind: ADDR" sets --bind.
+func lookupTestEnv(k string) (string, bool) { v, ok := testEnv[k]; return v, ok }
+
+// TestGolden runs testdata/*.txt. Each file is an INI file, a line
+// "-- want --", and the error Parse returns or a dump of the Config.
+// Leading comment lines set options:
+//
+//	# bind: ADDR     Options.Bind
+//	# server: NAME   Options.ServerName
+//	# app: NAME      Options.AppName
+//	# dump: all      dump every server key, not only those off their default
+//
+// The file is parsed as "app.ini" in this directory; the directory's
+// absolute path appears as $WD in the results.
 func TestGolden(t *testing.T) {
-	files, _ := filepath.Glob("testdata/*.txt")
-	if len(files) == 0 {
-		t.Fatal("no golden files")
+	files, err := filepath.Glob("testdata/*.txt")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden files: %v", err)
 	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".txt"), func(t *testing.T) {
 			t.Parallel()
-			data, err := os.ReadFile(f)
+			data, err := os.ReadFile(file)
 			if err != nil {
 				t.Fatal(err)
 			}
 			ini, want, ok := strings.Cut(string(data), "-- want --\n")
 			if !ok {
-				t.Fatal("no -- want -- line")
+				t.Fatal(`no "-- want --" line`)
 			}
-			opts := config.Options{LookupEnv: lookup}
-			if first, _, _ := strings.Cut(ini, "\n"); strings.HasPrefix(first, "# bind: ") {
-				opts.Bind = strings.TrimPrefix(first, "# bind: ")
+			opts := Options{LookupEnv: lookupTestEnv}
+			all := false
+			for line := range strings.Lines(ini) {
+				name, value, ok := strings.Cut(strings.TrimSpace(strings.TrimPrefix(line, "#")), ": ")
+				if !strings.HasPrefix(line, "# ") || !ok {
+					break
+				}
+				switch name {
+				case "bind":
+					opts.Bind = value
+				case "server":
+					opts.ServerName = value
+				case "app":
+					opts.AppName = value
+				case "dump":
+					all = value == "all"
+				}
 			}
-			c, err := config.Parse("testdata/app.ini", []byte(ini), opts)
-			got := ""
-			if err != nil {
+			var got string
+			if c, err := Parse("app.ini", []byte(ini), opts); err != nil {
 				got = err.Error()
 			} else {
-				got = dump(c)
+				got = dump(c, all)
 			}
-			wd, _ := os.Getwd()
-			got = strings.ReplaceAll(got, wd, "REPLACEME")
+			got = strings.ReplaceAll(got, wd, "$WD")
 			if *update {
-				os.WriteFile(f, []byte(ini+"-- want --\n"+got+"\n"), 0o644)
+				if err := os.WriteFile(file, []byte(ini+"-- want --\n"+got+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
 				return
 			}
-			if got != strings.TrimSpace(want) {
-				t.Errorf("got:\n%s\nwant:\n%s", got, strings.TrimSpace(want))
+			if want = strings.TrimSuffix(want, "\n"); got != want {
+				t.Errorf("got:\n%s\nwant:\n%s", got, want)
 			}
 		})
 	}
 }
 
-func TestParseDuration(t *testing.T) {
+// dump renders c one key per line: the server keys that are off their
+// default (or all of them), then the app section.
+func dump(c *Config, all bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[server:%s]\n", c.ServerName)
+	for _, k := range serverKeys {
+		v := k.format(&c.Server)
+		def := ""
+		if k.Default != "" {
+			var d Server
+			if err := k.set(&d, k.Default); err != nil {
+				panic(err)
+			}
+			def = k.format(&d)
+		}
+		if all || v != def {
+			fmt.Fprintln(&b, strings.TrimSpace(k.Name+" = "+v))
+		}
+	}
+	fmt.Fprintf(&b, "[app:%s]\nmodule = %s\n", c.AppName, c.App.Module)
+	for _, m := range c.App.WASI.Dirs {
+		fmt.Fprintf(&b, "wasi dir %s -> %s\n", m.Host, m.Guest)
+	}
+	for _, name := range c.App.WASI.Env {
+		fmt.Fprintf(&b, "wasi env %s\n", name)
+	}
+	for _, kv := range c.App.Values {
+		fmt.Fprintf(&b, "value %s = %q\n", kv.Key, kv.Value)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+func parseServer(t *testing.T, keys string, opts Options) Server {
+	t.Helper()
+	c, err := Parse("app.ini", []byte("[server:main]\nfactory = http\n"+keys+"\n[app:main]\nfactory = testdata/guest.module\n"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Server
+}
+
+func TestComputedDefaults(t *testing.T) {
 	t.Parallel()
-	good := map[string]time.Duration{
-		"30 seconds": 30 * time.Second, "1 second": time.Second, "100 milliseconds": 100 * time.Millisecond,
-		"2 minutes": 2 * time.Minute, "1 hour": time.Hour, "3 days": 72 * time.Hour, "10": 10 * time.Second,
-		"0": 0, "30s": 30 * time.Second, "1m30s": 90 * time.Second, "250ms": 250 * time.Millisecond, "5 s": 5 * time.Second,
+	procs := max(2, runtime.GOMAXPROCS(0))
+	tests := []struct {
+		name, keys      string
+		workers, maxCon int
+	}{
+		{"defaults", "", procs, max(100, procs)},
+		{"workers", "workers = 3", 3, 100},
+		{"many workers", "workers = 300", 300, 300},
+		{"max_concurrency caps default workers", "max_concurrency = 1", 1, 1},
+		{"both", "workers = 4\nmax_concurrency = 4", 4, 4},
 	}
-	for in, want := range good {
-		if got, err := config.ParseDuration(in); err != nil || got != want {
-			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "-1", "-5s", "10 parsecs", "seconds", "1.5 seconds", "ten seconds", "99999999999999999999"} {
-		if got, err := config.ParseDuration(in); err == nil {
-			t.Errorf("ParseDuration(%q) = %v, want an error", in, got)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := parseServer(t, tt.keys, Options{LookupEnv: lookupTestEnv})
+			if s.Workers != tt.workers || s.MaxConcurrency != tt.maxCon {
+				t.Errorf("workers, max_concurrency = %d, %d; want %d, %d", s.Workers, s.MaxConcurrency, tt.workers, tt.maxCon)
+			}
+		})
 	}
 }
 
-func TestParseSize(t *testing.T) {
+func TestCompilationCacheDefault(t *testing.T) {
 	t.Parallel()
-	good := map[string]int64{
-		"0": 0, "1048576": 1 << 20, "64 MiB": 64 << 20, "64MiB": 64 << 20, "10 MB": 10e6, "1 kib": 1024,
-		"2 GiB": 2 << 30, "512 B": 512, "3k": 3 << 10,
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"XDG_CACHE_HOME", map[string]string{"XDG_CACHE_HOME": "/xdg", "HOME": "/home/u"}, "/xdg/wasmserve"},
+		{"relative XDG_CACHE_HOME is ignored", map[string]string{"XDG_CACHE_HOME": "xdg", "HOME": "/home/u"}, "/home/u/.cache/wasmserve"},
+		{"HOME", map[string]string{"HOME": "/home/u"}, "/home/u/.cache/wasmserve"},
+		{"neither", nil, filepath.Join(os.TempDir(), fmt.Sprintf("wasmserve-%d", os.Getuid()))},
 	}
-	for in, want := range good {
-		if got, err := config.ParseSize(in); err != nil || got != want {
-			t.Errorf("ParseSize(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "-1", "1.5 MiB", "10 parsecs", "MiB", "99999999999 GiB"} {
-		if got, err := config.ParseSize(in); err == nil {
-			t.Errorf("ParseSize(%q) = %v, want an error", in, got)
-		}
-	}
-}
-
-func TestParseEndpoint(t *testing.T) {
-	t.Parallel()
-	good := map[string]config.Endpoint{
-		"127.0.0.1:9090":     {Network: "tcp", Address: "127.0.0.1:9090"},
-		":9090":              {Network: "tcp", Address: ":9090"},
-		"[::1]:9090":         {Network: "tcp", Address: "[::1]:9090"},
-		"localhost:80":       {Network: "tcp", Address: "localhost:80"},
-		"unix:/run/app.sock": {Network: "unix", Address: "/run/app.sock"},
-		"/run/app.sock":      {Network: "unix", Address: "/run/app.sock"},
-		"./app.sock":         {Network: "unix", Address: "./app.sock"},
-		"fd://3":             {Network: "fd", Address: "3"},
-	}
-	for in, want := range good {
-		got, err := config.ParseEndpoint(in)
-		if err != nil || got != want {
-			t.Errorf("ParseEndpoint(%q) = %+v, %v; want %+v", in, got, err, want)
-		}
-		if again, err := config.ParseEndpoint(got.String()); err != nil || again != got {
-			t.Errorf("ParseEndpoint(%q.String()) = %+v, %v", in, again, err)
-		}
-	}
-	for _, in := range []string{"", "9090", "host", "host:port", "host:99999", "unix:", "fd://x"} {
-		if got, err := config.ParseEndpoint(in); err == nil {
-			t.Errorf("ParseEndpoint(%q) = %+v, want an error", in, got)
-		}
-	}
-}
-
-func TestParseBool(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]bool{"true": true, "Yes": true, "on": true, "1": true, "false": false, "NO": false, "off": false, "0": false} {
-		if got, err := config.ParseBool(in); err != nil || got != want {
-			t.Errorf("ParseBool(%q) = %v, %v", in, got, err)
-		}
-	}
-	if _, err := config.ParseBool("maybe"); err == nil {
-		t.Error("ParseBool(maybe) succeeded")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			lookup := func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok }
+			if got := parseServer(t, "", Options{LookupEnv: lookup}).CompilationCache; got != tt.want {
+				t.Errorf("CompilationCache = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
 
 func TestRestartKeys(t *testing.T) {
 	t.Parallel()
-	parse := func(extra string) config.Server {
-		c, err := config.Parse("testdata/app.ini", []byte("[server:main]\nfactory = http\nworkers = 2\n"+extra+"[app:main]\nfactory = guest.module\n"), config.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c.Server
+	opts := Options{LookupEnv: lookupTestEnv}
+	base := parseServer(t, "workers = 2", opts)
+	tests := []struct {
+		name, keys string
+		want       []string
+	}{
+		{"same", "workers = 2", nil},
+		{"same value written differently", "workers = 2\nrequest_timeout = 30s\nmax_memory = 65536 KiB", nil},
+		{"changed", "workers = 3\nbind = :8000\nadmin.pprof = yes\nlog.format = json", []string{"admin.pprof", "bind", "log.format", "workers"}},
 	}
-	a, b := parse(""), parse("bind = :8000\nadmin.pprof = true\n")
-	got := a.RestartKeys(b)
-	if strings.Join(got, ",") != "admin.pprof,bind" {
-		t.Errorf("RestartKeys = %v, want [admin.pprof bind]", got)
-	}
-	if got := a.RestartKeys(a); len(got) != 0 {
-		t.Errorf("RestartKeys(same) = %v", got)
-	}
-}
-
-func FuzzParse(f *testing.F) {
-	for _, s := range []string{
-		"[server:main]\nfactory = http\n[app:main]\nfactory = guest.module\n",
-		"[DEFAULT]\na = $HOME\n[server:main]\nfactory=thrift\nworkers=3\n",
-		"[server:main\n", "x", "[server:main]\nrequest_timeout = 10 parsecs\n",
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		c, err := config.Parse("testdata/app.ini", []byte(s), config.Options{LookupEnv: lookup})
-		if err != nil {
-			if err.Error() == "" {
-				t.Fatal("empty error message")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := base.RestartKeys(parseServer(t, tt.keys, opts)); !slices.Equal(got, tt.want) {
+				t.Errorf("RestartKeys = %q, want %q", got, tt.want)
 			}
-			return
-		}
-		if c.Server.Workers < 1 || c.Server.MaxConcurrency < c.Server.Workers || c.Server.MaxMemory%65536 != 0 {
-			t.Fatalf("invalid config accepted: %+v", c.Server)
-		}
-	})
+		})
+	}
 }
 
-func FuzzParseDuration(f *testing.F) {
-	for _, s := range []string{"30 seconds", "1m30s", "10", "100 milliseconds", "-1"} {
-		f.Add(s)
+func TestErrorKinds(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, ini string
+		kind      error
+	}{
+		{"syntax", "[server:main\n", ErrSyntax},
+		{"no section", "[app:main]\nfactory = testdata/guest.module\n", ErrNoSection},
+		{"unknown key", "[server:main]\nfactory = http\nfoo = 1\n[app:main]\nfactory = testdata/guest.module\n", ErrUnknownKey},
+		{"missing key", "[server:main]\n[app:main]\nfactory = testdata/guest.module\n", ErrMissingKey},
+		{"module missing", "[server:main]\nfactory = http\n[app:main]\nfactory = nope.wasm\n", os.ErrNotExist},
 	}
-	f.Fuzz(func(t *testing.T, s string) {
-		if d, err := config.ParseDuration(s); err == nil && d < 0 {
-			t.Fatalf("ParseDuration(%q) = %v", s, d)
-		}
-	})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse("app.ini", []byte(tt.ini), Options{LookupEnv: lookupTestEnv})
+			var e *Error
+			if !errors.As(err, &e) || !errors.Is(err, tt.kind) {
+				t.Fatalf("Parse error = %v, want an *Error wrapping %v", err, tt.kind)
+			}
+		})
+	}
 }
 
-func FuzzParseSize(f *testing.F) {
-	for _, s := range []string{"64 MiB", "10MB", "1048576", "1 GiB"} {
-		f.Add(s)
+func TestLoad(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	module := filepath.Join(dir, "app.wasm")
+	ini := filepath.Join(dir, "app.ini")
+	if err := os.WriteFile(module, nil, 0o644); err != nil {
+		t.Fatal(err)
 	}
-	f.Fuzz(func(t *testing.T, s string) {
-		if n, err := config.ParseSize(s); err == nil && n < 0 {
-			t.Fatalf("ParseSize(%q) = %v", s, n)
+	if err := os.WriteFile(ini, []byte("[server:main]\nfactory = thrift\ncompilation_cache = cache\n[app:main]\nfactory = app.wasm\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(ini, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.File != ini || c.App.Module != module || c.Server.CompilationCache != filepath.Join(dir, "cache") {
+		t.Errorf("Load = File %q, Module %q, CompilationCache %q", c.File, c.App.Module, c.Server.CompilationCache)
+	}
+	if _, err := Load(filepath.Join(dir, "nope.ini"), Options{}); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load(missing file) = %v, want os.ErrNotExist", err)
+	}
+}
+
+func TestKnownServerKeys(t *testing.T) {
+	t.Parallel()
+	names := KnownServerKeys()
+	if len(names) != len(ServerKeys()) || !slices.Contains(names, "max_concurrency") || !slices.Contains(names, "monitoring.gc.stats") {
+		t.Errorf("KnownServerKeys() = %q", names)
+	}
+	seen := map[string]bool{}
+	for _, k := range ServerKeys() {
+		if seen[k.Name] || k.Name != strings.ToLower(k.Name) || k.Doc == "" {
+			t.Errorf("key %q: duplicate, not lower-case, or undocumented", k.Name)
 		}
-	})
+		seen[k.Name] = true
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	t.Parallel()
+	tests := map[string]string{
+		"max_concurency":   "max_concurrency",
+		"wrokers":          "workers",
+		"bnd":              "bind",
+		"max_req":          "max_requests",
+		"admin":            "admin.bind",
+		"keepalive_time":   "keepalive",
+		"frobnicate":       "",
+		"ab":               "",
+		"timeout":          "",
+		"graceful_timeout": "",
+	}
+	for name, want := range tests {
+		if got := suggest(name); got != want {
+			t.Errorf("suggest(%q) = %q, want %q", name, got, want)
+		}
+	}
 }

@@ -10,13 +10,17 @@ import (
 
 // Endpoint is a listen or connect address.
 type Endpoint struct {
-	// Network is "tcp", "unix", or "fd" (an inherited file descriptor
-	// number in Address, as gunicorn's fd://N).
+	// Network is "tcp", "unix", or "fd" for an inherited file descriptor.
+	// It is "" in the zero Endpoint, which means "not set".
 	Network string
+	// Address is host:port for "tcp" (as written: ":9090" means every
+	// interface), a socket path for "unix", and a decimal descriptor
+	// number for "fd".
 	Address string
 }
 
-// String returns the endpoint in the form ParseEndpoint accepts.
+// String returns e in a form ParseEndpoint parses back to e: "host:port",
+// "unix:PATH" or "fd://N", and "" for the zero Endpoint.
 func (e Endpoint) String() string {
 	switch e.Network {
 	case "unix":
@@ -27,11 +31,20 @@ func (e Endpoint) String() string {
 	return e.Address
 }
 
-// IsZero reports whether e is unset.
-func (e Endpoint) IsZero() bool { return e.Network == "" }
+// IsZero reports whether e is the zero Endpoint (not set).
+func (e Endpoint) IsZero() bool { return e == Endpoint{} }
 
-// ParseEndpoint parses host:port, :port (all interfaces), [v6]:port,
-// unix:PATH, fd://N, or any value containing "/" (a UNIX socket path).
+// ParseEndpoint parses an address in the forms baseplate-serve and
+// gunicorn accept:
+//
+//   - "host:port", or ":port" for every interface: Network "tcp";
+//   - "[v6]:port": Network "tcp";
+//   - "unix:PATH" (also "unix://PATH"), or any value containing "/":
+//     Network "unix", Address PATH;
+//   - "fd://N", an inherited file descriptor: Network "fd", Address "N".
+//
+// The port must be a number from 0 to 65535. Surrounding space is
+// ignored.
 func ParseEndpoint(s string) (Endpoint, error) {
 	s = strings.TrimSpace(s)
 	switch {
@@ -42,25 +55,29 @@ func ParseEndpoint(s string) (Endpoint, error) {
 		if p == "" {
 			return Endpoint{}, errors.New("empty unix socket path")
 		}
-		return Endpoint{"unix", p}, nil
+		return Endpoint{Network: "unix", Address: p}, nil
 	case strings.HasPrefix(s, "fd://"):
-		n, err := strconv.Atoi(s[5:])
+		n, err := strconv.Atoi(s[len("fd://"):])
 		if err != nil || n < 0 {
-			return Endpoint{}, fmt.Errorf("bad file descriptor %q", s[5:])
+			return Endpoint{}, fmt.Errorf("bad file descriptor %q", s[len("fd://"):])
 		}
-		return Endpoint{"fd", strconv.Itoa(n)}, nil
+		return Endpoint{Network: "fd", Address: strconv.Itoa(n)}, nil
 	case strings.Contains(s, "/"):
-		return Endpoint{"unix", s}, nil
+		return Endpoint{Network: "unix", Address: s}, nil
 	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
-		return Endpoint{}, fmt.Errorf("want host:port, :port, [v6]:port, unix:PATH or a socket path: %w", err)
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			err = errors.New(ae.Err)
+		}
+		return Endpoint{}, fmt.Errorf("%w (want host:port, :port, [v6]:port, unix:PATH, a socket path or fd://N)", err)
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		return Endpoint{}, fmt.Errorf("bad port %q", port)
 	}
 	if strings.ContainsAny(host, " \t") {
 		return Endpoint{}, fmt.Errorf("bad host %q", host)
 	}
-	return Endpoint{"tcp", s}, nil
+	return Endpoint{Network: "tcp", Address: s}, nil
 }

@@ -3,37 +3,40 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
-// Server is the validated [server:NAME] section.
+// Server is the validated [server:NAME] section. Every field has a value:
+// keys the file leaves out take the defaults listed by ServerKeys.
 type Server struct {
-	Factory               string        // "http" or "thrift"
-	Bind                  Endpoint      // own listen address, when no socket is inherited
-	Workers               int           // guest instances
-	MaxConcurrency        int           // requests admitted at once (in service or waiting)
-	RequestTimeout        time.Duration // per guest call; 0 = off
-	MaxMemory             int64         // per instance, bytes, a multiple of 64 KiB
-	MaxRequests           int           // recycle an instance after this many requests; 0 = never
-	MaxRequestsJitter     int           // random extra requests per instance
-	Isolation             string        // "worker" or "request"
-	LimitRequestLine      int
-	LimitRequestFields    int
-	LimitRequestFieldSize int
-	MaxRequestBody        int64
-	Keepalive             time.Duration
-	HeaderTimeout         time.Duration
-	ReadTimeout           time.Duration
-	AccessLog             bool
-	CompilationCache      string // directory; "" = off
-	DrainTime             time.Duration
-	StopTimeout           time.Duration
-	Backlog               int
-	ReusePort             bool
-	MaxFrameSize          int64
-	MaxMessageSize        int64
+	Factory               string        // factory: "http" or "thrift"
+	Bind                  Endpoint      // bind, or Options.Bind: own listen address when no socket is inherited
+	Workers               int           // workers: guest instances, at least 1
+	MaxConcurrency        int           // max_concurrency: requests admitted at once, at least Workers
+	RequestTimeout        time.Duration // request_timeout: longest guest call; 0 = off
+	MaxMemory             int64         // max_memory: bytes per instance, a multiple of 64 KiB
+	MaxRequests           int           // max_requests: recycle an instance after this many requests; 0 = never
+	MaxRequestsJitter     int           // max_requests_jitter: up to this many extra requests per instance
+	Isolation             string        // isolation: "worker" or "request"
+	LimitRequestLine      int           // limit_request_line: bytes; 0 = unlimited
+	LimitRequestFields    int           // limit_request_fields: header fields; 0 = unlimited
+	LimitRequestFieldSize int           // limit_request_field_size: bytes; 0 = unlimited
+	MaxRequestBody        int64         // max_request_body: bytes
+	Keepalive             time.Duration // keepalive: idle keep-alive timeout; 0 disables keep-alive
+	HeaderTimeout         time.Duration // header_timeout: time to read the request headers; 0 = none
+	ReadTimeout           time.Duration // read_timeout: time to read a whole request; 0 = none
+	AccessLog             bool          // access_log: log one line per request
+	CompilationCache      string        // compilation_cache: absolute directory; "" = off
+	DrainTime             time.Duration // drain_time: keep serving this long after a stop signal
+	StopTimeout           time.Duration // stop_timeout: then wait this long for active requests
+	Backlog               int           // backlog: listen(2) backlog
+	ReusePort             bool          // reuse_port: SO_REUSEPORT on sockets wasmserve binds
+	MaxFrameSize          int64         // max_frame_size: largest Thrift frame, bytes
+	MaxMessageSize        int64         // max_message_size: largest Thrift message, bytes
 	Admin                 Admin
 	Metrics               Metrics
 	Monitoring            Monitoring
@@ -42,150 +45,225 @@ type Server struct {
 
 // Admin configures the admin listener.
 type Admin struct {
-	Bind  Endpoint // zero = off
-	Pprof bool
+	Bind  Endpoint // admin.bind; the zero Endpoint = no admin listener
+	Pprof bool     // admin.pprof: serve /debug/pprof/
 }
 
-// Metrics configures the statsd sink and guest metrics.
+// Metrics configures the statsd sink and guest metrics. Endpoint and
+// Namespace are taken from the app section when the server section
+// leaves them out, where baseplate users put them.
 type Metrics struct {
-	Endpoint   string // statsd host:port over UDP; "" = off
-	Namespace  string
-	GuestLimit int // distinct guest metric names
+	Endpoint   string // metrics.endpoint: statsd host:port (UDP); "" = off
+	Namespace  string // metrics.namespace: metric name prefix
+	GuestLimit int    // metrics.guest_limit: distinct metric names a guest may create
 }
 
 // Monitoring configures baseplate's runtime reporters.
 type Monitoring struct {
-	Concurrency   bool
-	GCStats       bool
-	GCTiming      bool
-	BlockedWorker time.Duration // 0 = off
+	Concurrency   bool          // monitoring.concurrency
+	GCStats       bool          // monitoring.gc.stats
+	GCTiming      bool          // monitoring.gc.timing
+	BlockedWorker time.Duration // monitoring.blocked_worker; 0 = off
 }
 
 // Log configures the process log.
 type Log struct {
-	Format string // "text" or "json"
+	Format string // log.format: "text" or "json"
 }
 
-// Key documents one server key.
+// Key describes one server key. The table of keys drives parsing,
+// defaults, the unknown-key check and its suggestions, RestartKeys and the
+// configuration reference in the README.
 type Key struct {
-	Name    string
-	Default string // as written in the INI; "" = none or computed (see Doc)
-	Doc     string
-	field   func(*Server) any // pointer to the field the key sets
-	min     int               // integers: smallest value
-	max     int               // integers: largest value, 0 = none
-	choices []string          // strings: allowed values, nil = any
-	size    bool              // int64 fields: a size in bytes
+	Name    string // lower-case, as written in the INI file
+	Default string // as written in the INI file; "" when there is none or the Doc explains how it is computed
+	Doc     string // one Markdown sentence for the configuration reference
+
+	set    func(s *Server, v string) error // parses v into s
+	format func(s *Server) string          // a value that set parses back to the same field
 }
 
-// set parses v into k's field of s.
-func (k Key) set(s *Server, v string) error {
-	switch p := k.field(s).(type) {
-	case *int:
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return errors.New("not an integer")
-		}
-		if n < k.min || (k.max > 0 && n > k.max) {
-			if k.max > 0 {
-				return fmt.Errorf("must be between %d and %d", k.min, k.max)
-			}
-			return fmt.Errorf("must be at least %d", k.min)
-		}
-		*p = n
-	case *int64:
-		n, err := ParseSize(v)
-		if err != nil {
-			return err
-		}
-		*p = n
-	case *time.Duration:
-		d, err := ParseDuration(v)
-		if err != nil {
-			return err
-		}
-		*p = d
-	case *bool:
-		b, err := ParseBool(v)
-		if err != nil {
-			return err
-		}
-		*p = b
-	case *Endpoint:
-		e, err := ParseEndpoint(v)
-		if err != nil {
-			return err
-		}
-		*p = e
-	case *string:
-		if k.choices != nil && !slices.Contains(k.choices, v) {
-			return fmt.Errorf("want %s", quoteList(k.choices))
-		}
-		*p = v
-	default:
-		panic(fmt.Sprintf("config: key %s has an unsupported field type %T", k.Name, p))
+// ServerKeys returns the server keys in documentation order.
+func ServerKeys() []Key { return slices.Clone(serverKeys) }
+
+// KnownServerKeys returns the names of the server keys in documentation
+// order.
+func KnownServerKeys() []string {
+	names := make([]string, len(serverKeys))
+	for i, k := range serverKeys {
+		names[i] = k.Name
 	}
-	return nil
+	return names
 }
 
-// value returns the current value of k's field in s.
-func (k Key) value(s *Server) any {
-	switch p := k.field(s).(type) {
-	case *int:
-		return *p
-	case *int64:
-		return *p
-	case *time.Duration:
-		return *p
-	case *bool:
-		return *p
-	case *Endpoint:
-		return *p
-	case *string:
-		return *p
-	}
-	return nil
-}
+const (
+	wasmPage     = 64 << 10
+	maxWasmBytes = 4 << 30 // 65536 pages: the wasm32 limit
+)
 
 var serverKeys = []Key{
-	{Name: "factory", Default: "", Doc: "`http` or `thrift` (required): the protocol front end", field: func(s *Server) any { return &s.Factory }, choices: []string{"http", "thrift"}},
-	{Name: "bind", Default: "localhost:9090", Doc: "listen address: `host:port`, `:port`, `[v6]:port`, `unix:PATH`, a path, or `fd://N`; `--bind` overrides it; ignored when a socket is inherited", field: func(s *Server) any { return &s.Bind }},
-	{Name: "workers", Default: "", Doc: "guest instances, each serving one request at a time; default max(2, GOMAXPROCS)", field: func(s *Server) any { return &s.Workers }, min: 1, max: 4096},
-	{Name: "max_concurrency", Default: "", Doc: "requests admitted at once, waiting ones included; beyond it HTTP answers 503 with Retry-After; default max(100, workers)", field: func(s *Server) any { return &s.MaxConcurrency }, min: 1, max: 0},
-	{Name: "request_timeout", Default: "30 seconds", Doc: "longest guest call; past it HTTP answers 504 and the instance is replaced; 0 = off (faster guest loops)", field: func(s *Server) any { return &s.RequestTimeout }},
-	{Name: "max_memory", Default: "64 MiB", Doc: "linear memory limit per instance, rounded down to 64 KiB pages; growth beyond it traps", field: func(s *Server) any { return &s.MaxMemory }, size: true},
-	{Name: "max_requests", Default: "0", Doc: "recycle an instance after this many requests (0 = never)", field: func(s *Server) any { return &s.MaxRequests }, min: 0, max: 0},
-	{Name: "max_requests_jitter", Default: "0", Doc: "add up to this many requests to max_requests per instance, so they don't recycle together", field: func(s *Server) any { return &s.MaxRequestsJitter }, min: 0, max: 0},
-	{Name: "isolation", Default: "worker", Doc: "`worker`: instances are reused and keep state; `request`: a fresh instance per request", field: func(s *Server) any { return &s.Isolation }, choices: []string{"worker", "request"}},
-	{Name: "limit_request_line", Default: "4094", Doc: "longest HTTP request line (414 beyond); 0 = unlimited", field: func(s *Server) any { return &s.LimitRequestLine }, min: 0, max: 65536},
-	{Name: "limit_request_fields", Default: "100", Doc: "most HTTP header fields (431 beyond)", field: func(s *Server) any { return &s.LimitRequestFields }, min: 0, max: 32768},
-	{Name: "limit_request_field_size", Default: "8190", Doc: "longest HTTP header field (431 beyond)", field: func(s *Server) any { return &s.LimitRequestFieldSize }, min: 0, max: 1 << 20},
-	{Name: "max_request_body", Default: "10 MiB", Doc: "largest HTTP request body (413 beyond)", field: func(s *Server) any { return &s.MaxRequestBody }, size: true},
-	{Name: "keepalive", Default: "75 seconds", Doc: "idle keep-alive timeout; 0 disables keep-alive", field: func(s *Server) any { return &s.Keepalive }},
-	{Name: "header_timeout", Default: "10 seconds", Doc: "time allowed to read request headers (slow clients)", field: func(s *Server) any { return &s.HeaderTimeout }},
-	{Name: "read_timeout", Default: "60 seconds", Doc: "time allowed to read a whole request, body included", field: func(s *Server) any { return &s.ReadTimeout }},
-	{Name: "access_log", Default: "true", Doc: "log one INFO line per request", field: func(s *Server) any { return &s.AccessLog }},
-	{Name: "compilation_cache", Default: "", Doc: "wazero compilation cache directory, or `off`; default $XDG_CACHE_HOME/wasmserve or ~/.cache/wasmserve", field: func(s *Server) any { return &s.CompilationCache }},
-	{Name: "drain_time", Default: "5 seconds", Doc: "after a stop signal, keep serving (reporting not ready) this long before closing listeners", field: func(s *Server) any { return &s.DrainTime }},
-	{Name: "stop_timeout", Default: "10 seconds", Doc: "then wait this long for active requests before exiting anyway", field: func(s *Server) any { return &s.StopTimeout }},
-	{Name: "backlog", Default: "2048", Doc: "listen(2) backlog of sockets wasmserve binds itself", field: func(s *Server) any { return &s.Backlog }, min: 1, max: 0},
-	{Name: "reuse_port", Default: "false", Doc: "set SO_REUSEPORT on sockets wasmserve binds itself", field: func(s *Server) any { return &s.ReusePort }},
-	{Name: "max_frame_size", Default: "16384000", Doc: "largest Thrift frame", field: func(s *Server) any { return &s.MaxFrameSize }, size: true},
-	{Name: "max_message_size", Default: "100 MiB", Doc: "largest Thrift message", field: func(s *Server) any { return &s.MaxMessageSize }, size: true},
-	{Name: "admin.bind", Default: "", Doc: "admin listener (/metrics, /health, pprof); off when unset", field: func(s *Server) any { return &s.Admin.Bind }},
-	{Name: "admin.pprof", Default: "false", Doc: "serve /debug/pprof/ on the admin listener", field: func(s *Server) any { return &s.Admin.Pprof }},
-	{Name: "metrics.endpoint", Default: "", Doc: "statsd host:port (UDP); off when unset; may also be set in the app section", field: func(s *Server) any { return &s.Metrics.Endpoint }},
-	{Name: "metrics.namespace", Default: "", Doc: "statsd metric prefix; may also be set in the app section", field: func(s *Server) any { return &s.Metrics.Namespace }},
-	{Name: "metrics.guest_limit", Default: "100", Doc: "distinct metric names a guest may create", field: func(s *Server) any { return &s.Metrics.GuestLimit }, min: 0, max: 0},
-	{Name: "monitoring.concurrency", Default: "true", Doc: "report open_connections and active_requests gauges", field: func(s *Server) any { return &s.Monitoring.Concurrency }},
-	{Name: "monitoring.gc.stats", Default: "true", Doc: "report Go GC gauges", field: func(s *Server) any { return &s.Monitoring.GCStats }},
-	{Name: "monitoring.gc.timing", Default: "false", Doc: "report a gc.elapsed timer per GC cycle", field: func(s *Server) any { return &s.Monitoring.GCTiming }},
-	{Name: "monitoring.blocked_worker", Default: "0", Doc: "report and log guest calls running longer than this; 0 = off", field: func(s *Server) any { return &s.Monitoring.BlockedWorker }},
-	{Name: "log.format", Default: "text", Doc: "`text` or `json`", field: func(s *Server) any { return &s.Log.Format }, choices: []string{"text", "json"}},
+	choiceKey("factory", "", "`http` or `thrift` (required): the protocol front end",
+		func(s *Server) *string { return &s.Factory }, "http", "thrift"),
+	endpointKey("bind", "localhost:9090", "listen address: `host:port`, `:port`, `[v6]:port`, `unix:PATH`, a path, or `fd://N`; `--bind` overrides it; ignored when a socket is inherited",
+		func(s *Server) *Endpoint { return &s.Bind }, false),
+	intKey("workers", "", "guest instances, each serving one request at a time; default max(2, GOMAXPROCS), but no more than max_concurrency",
+		func(s *Server) *int { return &s.Workers }, 1, -1),
+	intKey("max_concurrency", "", "requests admitted at once, waiting ones included, at least workers; beyond it HTTP answers 503 with Retry-After; default max(100, workers)",
+		func(s *Server) *int { return &s.MaxConcurrency }, 1, -1),
+	durationKey("request_timeout", "30 seconds", "longest guest call; past it HTTP answers 504 and the instance is replaced; 0 = off (faster guest loops)",
+		func(s *Server) *time.Duration { return &s.RequestTimeout }),
+	key("max_memory", "64 MiB", "linear memory limit per instance, from 64 KiB to 4 GiB, rounded down to 64 KiB pages; growth beyond it traps",
+		func(s *Server) *int64 { return &s.MaxMemory }, parseMemory, formatInt64),
+	intKey("max_requests", "0", "recycle an instance after this many requests (0 = never)",
+		func(s *Server) *int { return &s.MaxRequests }, 0, -1),
+	intKey("max_requests_jitter", "0", "add up to this many requests to max_requests per instance, so they don't recycle together",
+		func(s *Server) *int { return &s.MaxRequestsJitter }, 0, -1),
+	choiceKey("isolation", "worker", "`worker`: instances are reused and keep state; `request`: a fresh instance per request",
+		func(s *Server) *string { return &s.Isolation }, "worker", "request"),
+	intKey("limit_request_line", "4094", "longest HTTP request line, at most 8190 (414 beyond); 0 = unlimited",
+		func(s *Server) *int { return &s.LimitRequestLine }, 0, 8190),
+	intKey("limit_request_fields", "100", "most HTTP header fields, at most 32768 (431 beyond)",
+		func(s *Server) *int { return &s.LimitRequestFields }, 0, 32768),
+	intKey("limit_request_field_size", "8190", "longest HTTP header field (431 beyond)",
+		func(s *Server) *int { return &s.LimitRequestFieldSize }, 0, -1),
+	sizeKey("max_request_body", "10 MiB", "largest HTTP request body (413 beyond)",
+		func(s *Server) *int64 { return &s.MaxRequestBody }),
+	durationKey("keepalive", "75 seconds", "idle keep-alive timeout; 0 disables keep-alive",
+		func(s *Server) *time.Duration { return &s.Keepalive }),
+	durationKey("header_timeout", "10 seconds", "time allowed to read request headers (slow clients)",
+		func(s *Server) *time.Duration { return &s.HeaderTimeout }),
+	durationKey("read_timeout", "60 seconds", "time allowed to read a whole request, body included",
+		func(s *Server) *time.Duration { return &s.ReadTimeout }),
+	boolKey("access_log", "true", "log one INFO line per request",
+		func(s *Server) *bool { return &s.AccessLog }),
+	key("compilation_cache", "", "wazero compilation cache directory, relative to the INI file's, or `off`; default $XDG_CACHE_HOME/wasmserve or ~/.cache/wasmserve",
+		func(s *Server) *string { return &s.CompilationCache }, parseString, formatCache),
+	durationKey("drain_time", "5 seconds", "after a stop signal, keep serving (reporting not ready) this long before closing listeners",
+		func(s *Server) *time.Duration { return &s.DrainTime }),
+	durationKey("stop_timeout", "10 seconds", "then wait this long for active requests before exiting anyway",
+		func(s *Server) *time.Duration { return &s.StopTimeout }),
+	intKey("backlog", "2048", "listen(2) backlog of sockets wasmserve binds itself",
+		func(s *Server) *int { return &s.Backlog }, 1, -1),
+	boolKey("reuse_port", "false", "set SO_REUSEPORT on sockets wasmserve binds itself",
+		func(s *Server) *bool { return &s.ReusePort }),
+	sizeKey("max_frame_size", "16384000", "largest Thrift frame",
+		func(s *Server) *int64 { return &s.MaxFrameSize }),
+	sizeKey("max_message_size", "100 MiB", "largest Thrift message",
+		func(s *Server) *int64 { return &s.MaxMessageSize }),
+	endpointKey("admin.bind", "", "admin listener (/metrics, /health, pprof); off when unset",
+		func(s *Server) *Endpoint { return &s.Admin.Bind }, true),
+	boolKey("admin.pprof", "false", "serve /debug/pprof/ on the admin listener",
+		func(s *Server) *bool { return &s.Admin.Pprof }),
+	key("metrics.endpoint", "", "statsd host:port (UDP); off when unset; may also be set in the app section",
+		func(s *Server) *string { return &s.Metrics.Endpoint }, parseHostPort, formatString),
+	key("metrics.namespace", "", "statsd metric prefix; may also be set in the app section",
+		func(s *Server) *string { return &s.Metrics.Namespace }, parseString, formatString),
+	intKey("metrics.guest_limit", "100", "distinct metric names a guest may create",
+		func(s *Server) *int { return &s.Metrics.GuestLimit }, 0, -1),
+	boolKey("monitoring.concurrency", "true", "report open_connections and active_requests gauges",
+		func(s *Server) *bool { return &s.Monitoring.Concurrency }),
+	boolKey("monitoring.gc.stats", "true", "report Go GC gauges",
+		func(s *Server) *bool { return &s.Monitoring.GCStats }),
+	boolKey("monitoring.gc.timing", "false", "report a gc.elapsed timer per GC cycle",
+		func(s *Server) *bool { return &s.Monitoring.GCTiming }),
+	durationKey("monitoring.blocked_worker", "0", "report and log guest calls running longer than this; 0 = off",
+		func(s *Server) *time.Duration { return &s.Monitoring.BlockedWorker }),
+	choiceKey("log.format", "text", "`text` or `json`",
+		func(s *Server) *string { return &s.Log.Format }, "text", "json"),
 }
 
-// ServerKeys returns the documentation of every server key.
-func ServerKeys() []Key { return append([]Key(nil), serverKeys...) }
+// key builds a Key whose value parse turns into field's type.
+func key[T any](name, def, doc string, field func(*Server) *T, parse func(string) (T, error), format func(T) string) Key {
+	return Key{
+		Name: name, Default: def, Doc: doc,
+		set: func(s *Server, v string) error {
+			x, err := parse(v)
+			if err != nil {
+				return err
+			}
+			*field(s) = x
+			return nil
+		},
+		format: func(s *Server) string { return format(*field(s)) },
+	}
+}
+
+func intKey(name, def, doc string, field func(*Server) *int, lo, hi int) Key {
+	parse := func(v string) (int, error) { return parseInt(v, lo, hi) }
+	return key(name, def, doc, field, parse, strconv.Itoa)
+}
+
+func sizeKey(name, def, doc string, field func(*Server) *int64) Key {
+	return key(name, def, doc, field, ParseSize, formatInt64)
+}
+
+func durationKey(name, def, doc string, field func(*Server) *time.Duration) Key {
+	return key(name, def, doc, field, ParseDuration, time.Duration.String)
+}
+
+func boolKey(name, def, doc string, field func(*Server) *bool) Key {
+	return key(name, def, doc, field, ParseBool, strconv.FormatBool)
+}
+
+func endpointKey(name, def, doc string, field func(*Server) *Endpoint, optional bool) Key {
+	parse := func(v string) (Endpoint, error) {
+		if optional && v == "" {
+			return Endpoint{}, nil
+		}
+		return ParseEndpoint(v)
+	}
+	return key(name, def, doc, field, parse, Endpoint.String)
+}
+
+func choiceKey(name, def, doc string, field func(*Server) *string, choices ...string) Key {
+	parse := func(v string) (string, error) {
+		if c := strings.ToLower(v); slices.Contains(choices, c) {
+			return c, nil
+		}
+		return "", fmt.Errorf("want %s", quoteList(choices))
+	}
+	return key(name, def, doc, field, parse, formatString)
+}
+
+func parseString(v string) (string, error) { return v, nil }
+func formatString(v string) string         { return v }
+func formatInt64(n int64) string           { return strconv.FormatInt(n, 10) }
+
+func formatCache(dir string) string {
+	if dir == "" {
+		return "off"
+	}
+	return dir
+}
+
+// parseMemory parses a size and rounds it down to whole wasm pages.
+func parseMemory(v string) (int64, error) {
+	n, err := ParseSize(v)
+	switch {
+	case err != nil:
+		return 0, err
+	case n < wasmPage:
+		return 0, errors.New("must be at least 64 KiB (one wasm page)")
+	case n > maxWasmBytes:
+		return 0, errors.New("must be at most 4 GiB (the wasm32 limit)")
+	}
+	return n &^ (wasmPage - 1), nil
+}
+
+// parseHostPort accepts "" (off) or host:port with a numeric port.
+func parseHostPort(v string) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return "", errors.New("want host:port")
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return "", fmt.Errorf("bad port %q", port)
+	}
+	return v, nil
+}
 
 func lookupKey(name string) (Key, bool) {
 	for _, k := range serverKeys {
@@ -196,18 +274,24 @@ func lookupKey(name string) (Key, bool) {
 	return Key{}, false
 }
 
-// suggest returns the known key nearest to name, or "".
+// suggest returns the server key name is most likely a misspelling of,
+// or "": the nearest key by edit distance, among keys at most 3 edits
+// away (and fewer edits than name has bytes) or that name is a prefix of,
+// or that are a prefix of name.
 func suggest(name string) string {
-	best, bestD := "", 4
+	best, bestD := "", 0
 	for _, k := range serverKeys {
 		d := editDistance(name, k.Name)
-		if d < bestD {
+		near := d <= 3 && d < len(name)
+		prefix := len(name) >= 3 && (strings.HasPrefix(k.Name, name) || strings.HasPrefix(name, k.Name))
+		if (near || prefix) && (best == "" || d < bestD) {
 			best, bestD = k.Name, d
 		}
 	}
 	return best
 }
 
+// editDistance is the Levenshtein distance between a and b, in bytes.
 func editDistance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
@@ -217,28 +301,43 @@ func editDistance(a, b string) int {
 	for i := 1; i <= len(a); i++ {
 		cur[0] = i
 		for j := 1; j <= len(b); j++ {
-			c := prev[j-1]
+			sub := prev[j-1]
 			if a[i-1] != b[j-1] {
-				c++
+				sub++
 			}
-			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
+			cur[j] = min(sub, prev[j]+1, cur[j-1]+1)
 		}
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
 }
 
+// quoteList returns `"a", "b" or "c"`.
 func quoteList(xs []string) string {
-	out := ""
+	var b strings.Builder
 	for i, x := range xs {
 		switch {
 		case i == 0:
 		case i == len(xs)-1:
-			out += " or "
+			b.WriteString(" or ")
 		default:
-			out += ", "
+			b.WriteString(", ")
 		}
-		out += strconv.Quote(x)
+		b.WriteString(strconv.Quote(x))
 	}
+	return b.String()
+}
+
+// RestartKeys returns, sorted, the names of the server keys whose values
+// differ between s and next. Every server key is read once at startup, so
+// none of them takes effect on a reload: a change needs a restart.
+func (s Server) RestartKeys(next Server) []string {
+	var out []string
+	for _, k := range serverKeys {
+		if k.format(&s) != k.format(&next) {
+			out = append(out, k.Name)
+		}
+	}
+	slices.Sort(out)
 	return out
 }

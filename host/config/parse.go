@@ -7,102 +7,94 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 )
 
-var timespanUnits = map[string]time.Duration{
-	"millisecond": time.Millisecond, "milliseconds": time.Millisecond, "ms": time.Millisecond,
-	"second": time.Second, "seconds": time.Second, "s": time.Second, "sec": time.Second, "secs": time.Second,
-	"minute": time.Minute, "minutes": time.Minute, "m": time.Minute, "min": time.Minute, "mins": time.Minute,
-	"hour": time.Hour, "hours": time.Hour, "h": time.Hour,
-	"day": 24 * time.Hour, "days": 24 * time.Hour, "d": 24 * time.Hour,
+var durationUnits = map[string]time.Duration{
+	"ms": time.Millisecond, "millisecond": time.Millisecond, "milliseconds": time.Millisecond,
+	"s": time.Second, "second": time.Second, "seconds": time.Second,
+	"m": time.Minute, "minute": time.Minute, "minutes": time.Minute,
+	"h": time.Hour, "hour": time.Hour, "hours": time.Hour,
+	"d": 24 * time.Hour, "day": 24 * time.Hour, "days": 24 * time.Hour,
 }
 
-// ParseDuration parses a baseplate Timespan ("30 seconds", "100
-// milliseconds", "2 minutes"), a Go duration ("1m30s") or a bare number of
-// seconds ("10"). Negative durations are refused.
+// ParseDuration parses a duration in one of three forms:
+//
+//   - a baseplate Timespan, "<int> <unit>": "30 seconds", "100 milliseconds",
+//     with unit millisecond(s), second(s), minute(s), hour(s) or day(s), or
+//     the short forms ms, s, m, h and d, with or without the space ("5s");
+//   - a Go duration as accepted by time.ParseDuration: "1m30s", "1.5h";
+//   - a bare integer, a number of seconds: "10"; "0" is zero.
+//
+// Units are case-insensitive and surrounding space is ignored. Negative
+// durations and durations that overflow time.Duration are refused.
 func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return 0, errors.New("empty duration")
 	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if n < 0 {
-			return 0, errors.New("negative duration")
-		}
-		if n > math.MaxInt64/int64(time.Second) {
-			return 0, errors.New("duration too large")
-		}
-		return time.Duration(n) * time.Second, nil
-	}
-	i := 0
-	for i < len(s) && (s[i] >= '0' && s[i] <= '9') {
-		i++
-	}
-	if i > 0 {
-		unit := strings.ToLower(strings.TrimSpace(s[i:]))
-		if d, ok := timespanUnits[unit]; ok {
-			n, err := strconv.ParseInt(s[:i], 10, 64)
-			if err != nil || n > math.MaxInt64/int64(d) {
-				return 0, errors.New("duration too large")
-			}
-			return time.Duration(n) * d, nil
-		}
-		if strings.ContainsAny(s[i:], " \t") || !looksGo(s) {
-			return 0, fmt.Errorf("unknown unit %q (want milliseconds, seconds, minutes, hours or days, or a Go duration such as 10s)", strings.TrimSpace(s[i:]))
-		}
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("not a duration (want e.g. \"30 seconds\", \"100 milliseconds\" or \"1m30s\")")
-	}
-	if d < 0 {
+	if s[0] == '-' {
 		return 0, errors.New("negative duration")
 	}
-	return d, nil
-}
-
-func looksGo(s string) bool {
-	for _, r := range s {
-		if !unicode.IsDigit(r) && !strings.ContainsRune(".nsuµmh", r) {
-			return false
+	num, rest := leadingDigits(s)
+	unit := strings.ToLower(strings.TrimSpace(rest))
+	if num != "" {
+		mult, ok := durationUnits[unit]
+		if unit == "" {
+			mult, ok = time.Second, true
+		}
+		if ok {
+			n, err := strconv.ParseInt(num, 10, 64)
+			if err != nil || n > math.MaxInt64/int64(mult) {
+				return 0, errors.New("duration too large")
+			}
+			return time.Duration(n) * mult, nil
 		}
 	}
-	return true
+	if d, err := time.ParseDuration(s); err == nil {
+		if d < 0 {
+			return 0, errors.New("negative duration")
+		}
+		return d, nil
+	}
+	if num != "" && isLetters(unit) {
+		return 0, fmt.Errorf("unknown unit %q (want milliseconds, seconds, minutes, hours or days, or a Go duration such as 10s)", strings.TrimSpace(rest))
+	}
+	return 0, errors.New(`not a duration (want e.g. "30 seconds", "100 milliseconds", "1m30s" or a number of seconds)`)
 }
 
 var sizeUnits = map[string]int64{
 	"": 1, "b": 1,
 	"kb": 1e3, "mb": 1e6, "gb": 1e9,
-	"k": 1 << 10, "m": 1 << 20, "g": 1 << 30,
 	"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30,
 }
 
-// ParseSize parses a byte count: "1048576", or a whole number with a unit:
-// B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024), case
-// insensitive, with or without a space ("64 MiB", "10MB").
+// ParseSize parses a number of bytes: a bare integer ("1048576"), or an
+// integer and a unit, B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB
+// (powers of 1024), case-insensitive, with or without a space between:
+// "64 MiB", "10MB". Negative sizes and sizes that overflow int64 are
+// refused.
 func ParseSize(s string) (int64, error) {
 	s = strings.TrimSpace(s)
-	i := 0
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
+	if strings.HasPrefix(s, "-") {
+		return 0, errors.New("negative size")
 	}
-	if i == 0 {
-		return 0, errors.New("not a size (want bytes, or a number with B, KB, MB, GB, KiB, MiB or GiB)")
+	num, rest := leadingDigits(s)
+	if num == "" {
+		return 0, errors.New("not a size (want a number of bytes, or a whole number with B, KB, MB, GB, KiB, MiB or GiB)")
 	}
-	unit := strings.ToLower(strings.TrimSpace(s[i:]))
-	mult, ok := sizeUnits[unit]
+	mult, ok := sizeUnits[strings.ToLower(strings.TrimSpace(rest))]
 	if !ok {
-		return 0, fmt.Errorf("unknown size unit %q (want B, KB, MB, GB, KiB, MiB or GiB)", strings.TrimSpace(s[i:]))
+		return 0, fmt.Errorf("unknown unit %q (want B, KB, MB, GB, KiB, MiB or GiB)", strings.TrimSpace(rest))
 	}
-	n, err := strconv.ParseInt(s[:i], 10, 64)
+	n, err := strconv.ParseInt(num, 10, 64)
 	if err != nil || n > math.MaxInt64/mult {
 		return 0, errors.New("size too large")
 	}
 	return n * mult, nil
 }
 
-// ParseBool parses true/false, yes/no, on/off and 1/0, case-insensitively.
+// ParseBool parses true/false, yes/no, on/off and 1/0, case-insensitively,
+// as Python's configparser does.
 func ParseBool(s string) (bool, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "true", "yes", "on", "1":
@@ -110,44 +102,90 @@ func ParseBool(s string) (bool, error) {
 	case "false", "no", "off", "0":
 		return false, nil
 	}
-	return false, errors.New("not a boolean (want true or false)")
+	return false, errors.New("not a boolean (want true, false, yes, no, on, off, 1 or 0)")
 }
 
-// expandEnv expands $VAR and ${VAR} from lookup; unknown variables stay as
-// written.
+// parseInt parses a decimal integer in [lo, hi]; hi < 0 means no bound.
+func parseInt(s string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return 0, errors.New("not an integer")
+	}
+	switch {
+	case hi >= 0 && (n < lo || n > hi):
+		return 0, fmt.Errorf("must be between %d and %d", lo, hi)
+	case n < lo:
+		return 0, fmt.Errorf("must be at least %d", lo)
+	}
+	return n, nil
+}
+
+func leadingDigits(s string) (digits, rest string) {
+	i := 0
+	for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+		i++
+	}
+	return s[:i], s[i:]
+}
+
+func isLetters(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i] | 0x20; c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// expandEnv replaces $NAME and ${NAME} with the value lookup returns, as
+// Python's os.path.expandvars does: NAME is letters, digits and
+// underscores, and a variable lookup does not know stays as written.
 func expandEnv(s string, lookup func(string) (string, bool)) string {
 	if !strings.Contains(s, "$") {
 		return s
 	}
 	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '$' || i+1 == len(s) {
+	for i := 0; i < len(s); {
+		if s[i] != '$' {
 			b.WriteByte(s[i])
+			i++
 			continue
 		}
 		var name string
-		var end int
-		if s[i+1] == '{' {
-			j := strings.IndexByte(s[i+2:], '}')
+		end := i + 1
+		if end < len(s) && s[end] == '{' {
+			j := strings.IndexByte(s[end:], '}')
 			if j < 0 {
-				b.WriteByte(s[i])
-				continue
+				b.WriteString(s[i:])
+				break
 			}
-			name, end = s[i+2:i+2+j], i+3+j
+			name, end = s[end+1:end+j], end+j+1
 		} else {
-			j := i + 1
-			for j < len(s) && (s[j] == '_' || unicode.IsLetter(rune(s[j])) || (j > i+1 && unicode.IsDigit(rune(s[j])))) {
-				j++
+			for end < len(s) && isNameByte(s[end]) {
+				end++
 			}
-			name, end = s[i+1:j], j
+			name = s[i+1 : end]
 		}
 		if v, ok := lookup(name); ok && name != "" {
 			b.WriteString(v)
-			i = end - 1
-			continue
+		} else {
+			b.WriteString(s[i:end])
 		}
-		b.WriteString(s[i:end])
-		i = end - 1
+		i = end
 	}
 	return b.String()
+}
+
+func isNameByte(c byte) bool {
+	return c == '_' || '0' <= c && c <= '9' || 'a' <= c|0x20 && c|0x20 <= 'z'
+}
+
+// validEnvName reports whether s is a portable environment variable name.
+func validEnvName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isNameByte(s[i]) || i == 0 && '0' <= s[i] && s[i] <= '9' {
+			return false
+		}
+	}
+	return s != ""
 }
