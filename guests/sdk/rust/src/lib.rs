@@ -77,6 +77,9 @@ impl<'a> Request<'a> {
         let u = |at: usize| u32::from_le_bytes(rec[at..at + 4].try_into().unwrap());
         let span = |at: usize| -> Option<&'a [u8]> {
             let (off, len) = (u(at) as usize, u(at + 4) as usize);
+            if len == 0 {
+                return Some(&[]); // ABI.md: an empty field's offset is unspecified
+            }
             rec.get(off..off.checked_add(len)?)
         };
         Some(Request {
