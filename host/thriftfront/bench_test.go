@@ -57,6 +57,8 @@ func serveNative(b *testing.B) string {
 // BenchmarkEcho compares the echo call of the thrift-go example through
 // wasmserve with the same generated processor in a native TSimpleServer:
 // one framed binary client, calls in sequence on one connection.
+// BENCH_INI adds server-section lines to wasmserve's configuration, e.g.
+// BENCH_INI='request_timeout = 0' to measure without per-call timeouts.
 //
 //	go test -run '^$' -bench Echo -benchtime 5s ./host/thriftfront
 func BenchmarkEcho(b *testing.B) {
