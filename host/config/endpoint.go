@@ -57,11 +57,11 @@ func ParseEndpoint(s string) (Endpoint, error) {
 		}
 		return Endpoint{Network: "unix", Address: p}, nil
 	case strings.HasPrefix(s, "fd://"):
-		n, err := strconv.Atoi(s[len("fd://"):])
-		if err != nil || n < 0 {
+		n, err := strconv.ParseUint(s[len("fd://"):], 10, 31)
+		if err != nil {
 			return Endpoint{}, fmt.Errorf("bad file descriptor %q", s[len("fd://"):])
 		}
-		return Endpoint{Network: "fd", Address: strconv.Itoa(n)}, nil
+		return Endpoint{Network: "fd", Address: strconv.FormatUint(n, 10)}, nil
 	case strings.Contains(s, "/"):
 		return Endpoint{Network: "unix", Address: s}, nil
 	}
