@@ -24,6 +24,9 @@ type Endpoint struct {
 func (e Endpoint) String() string {
 	switch e.Network {
 	case "unix":
+		if strings.HasPrefix(e.Address, "//") {
+			return "unix://" + e.Address // "unix://" would drop the leading "//"
+		}
 		return "unix:" + e.Address
 	case "fd":
 		return "fd://" + e.Address
