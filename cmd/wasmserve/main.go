@@ -98,7 +98,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	log := newLogger(stderr, cfg.Server.Log.Format, f.debug)
 	slog.SetDefault(log)
 	ctx := context.Background()
-	srv, err := server.New(ctx, cfg, server.Options{Debug: f.debug, Reload: f.reload, Logger: log})
+	srv, err := server.New(ctx, cfg, server.Options{Debug: f.debug, Reload: f.reload, Bind: f.bind, Logger: log})
 	if err != nil {
 		log.Error("cannot start", "config", pos[0], "error", err)
 		fmt.Fprintf(stderr, "wasmserve: %v\n", err)

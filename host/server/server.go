@@ -22,6 +22,8 @@ import (
 type Options struct {
 	Debug  bool         // debug headers and DEBUG logging
 	Reload bool         // watch the module and config files
+	// Bind is the --bind override; reloads re-read the file with it.
+	Bind string
 	Logger *slog.Logger // nil = slog.Default()
 }
 
