@@ -20,10 +20,10 @@ import (
 
 // Options configure a Server beyond its config file.
 type Options struct {
-	Debug  bool         // debug headers and DEBUG logging
-	Reload bool         // watch the module and config files
+	Debug  bool // debug headers and DEBUG logging
+	Reload bool // watch the module and config files
 	// Bind is the --bind override; reloads re-read the file with it.
-	Bind string
+	Bind   string
 	Logger *slog.Logger // nil = slog.Default()
 }
 
