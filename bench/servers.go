@@ -160,8 +160,24 @@ func (s *server) rss() int64 {
 // wasmserveINI writes an INI for module and returns its path.
 func wasmserveINI(o *options, name, factory, module, extra string) string {
 	p := filepath.Join(o.work, name+".ini")
-	ini := fmt.Sprintf("[server:main]\nfactory = %s\nworkers = 2\naccess_log = false\nrequest_timeout = 0\ncompilation_cache = %s\ndrain_time = 0\n%s\n[app:main]\nfactory = %s\ngreeting = hello, world\n",
-		factory, filepath.Join(o.work, "cache"), extra, module)
+	// extra's keys replace the defaults: a key may appear only once.
+	server := []string{"factory = " + factory, "workers = 2", "access_log = false", "request_timeout = 0",
+		"compilation_cache = " + filepath.Join(o.work, "cache"), "drain_time = 0"}
+	for _, line := range strings.Split(extra, "\n") {
+		key, _, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		key = strings.TrimSpace(key)
+		for i, d := range server {
+			if strings.TrimSpace(strings.SplitN(d, "=", 2)[0]) == key {
+				server = append(server[:i], server[i+1:]...)
+				break
+			}
+		}
+		server = append(server, strings.TrimSpace(line))
+	}
+	ini := fmt.Sprintf("[server:main]\n%s\n[app:main]\nfactory = %s\ngreeting = hello, world\n", strings.Join(server, "\n"), module)
 	os.WriteFile(p, []byte(ini), 0o644)
 	return p
 }
