@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +36,7 @@ type Instance struct {
 	trace   string
 	mu      sync.Mutex // guards fault, written by output writers
 	fault   string
+	oom     bool // the current call's stderr reported an allocation failure
 	stdout  *lineWriter
 	stderr  *lineWriter
 	created time.Time
@@ -189,7 +191,7 @@ func (i *Instance) Handle(c *Call) (abi.Response, error) {
 	i.trace = c.Trace
 	i.Requests++
 	i.mu.Lock()
-	i.fault = ""
+	i.fault, i.oom = "", false
 	i.mu.Unlock()
 	timed := c.Timeout > 0 && i.mod.opts.Timeouts
 	if timed {
@@ -230,6 +232,14 @@ func (i *Instance) classify(err error, timeout time.Duration) error {
 	i.mu.Lock()
 	f.Message = i.fault
 	i.mu.Unlock()
+	// A guest whose allocator asked for more than the pages left (a
+	// large block near the limit) reports it before trapping.
+	i.mu.Lock()
+	oom := i.oom
+	i.mu.Unlock()
+	if f.Kind == Trap && i.mod.limit > 0 && (oom || outOfMemory(f.Message)) {
+		f.Kind = MemoryLimit
+	}
 	return f
 }
 
@@ -283,6 +293,11 @@ func (w *lineWriter) emit(line []byte) {
 	s := string(bytes.TrimRight(line, "\r"))
 	if w.stream == "stderr" && s != "" {
 		w.inst.noteFault(s)
+		if outOfMemory(s) {
+			w.inst.mu.Lock()
+			w.inst.oom = true
+			w.inst.mu.Unlock()
+		}
 	}
 	w.inst.logger().Log(context.Background(), w.level, s, "stream", w.stream)
 }
@@ -294,4 +309,11 @@ func (w *lineWriter) flush() {
 		w.emit(w.buf)
 		w.buf = w.buf[:0]
 	}
+}
+
+// outOfMemory reports whether a guest's fault message says an allocation
+// failed, as the Go, Rust and C runtimes word it.
+func outOfMemory(msg string) bool {
+	m := strings.ToLower(msg)
+	return strings.Contains(m, "out of memory") || strings.Contains(m, "memory allocation of")
 }
