@@ -27,7 +27,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/wasmserve/wasmserve/host/config"
+	"github.com/wasmserve/wasmserve/host"
 )
 
 var (
@@ -234,7 +234,7 @@ func TestKubernetesManifests(t *testing.T) {
 	// The INI, with the module path pointed at a real file for parsing.
 	_, mod := artefacts(t)
 	iniText := strings.Replace(cm.Data["app.ini"], "factory = /app/hello.wasm", "factory = "+mod, 1)
-	cfg, err := config.Parse("configmap/app.ini", []byte(iniText), config.Options{})
+	cfg, err := host.ParseConfig("configmap/app.ini", []byte(iniText), host.ConfigOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +248,7 @@ func TestKubernetesManifests(t *testing.T) {
 	for _, p := range c.Ports {
 		ports[p.Name] = p.ContainerPort
 	}
-	portOf := func(e config.Endpoint) int32 {
+	portOf := func(e host.Endpoint) int32 {
 		_, p, _ := net.SplitHostPort(e.Address)
 		n, _ := strconv.Atoi(p)
 		return int32(n)

@@ -16,8 +16,7 @@ import (
 	"os"
 
 	"github.com/wasmserve/wasmserve/abi"
-	"github.com/wasmserve/wasmserve/host/config"
-	"github.com/wasmserve/wasmserve/host/server"
+	"github.com/wasmserve/wasmserve/host"
 )
 
 // version is the release version, set at build time with -ldflags "-X main.version=…".
@@ -90,7 +89,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wasmserve: expected exactly one config file, got %d arguments\n%s", len(pos), usage)
 		return 2
 	}
-	cfg, err := config.Load(pos[0], config.Options{ServerName: f.serverName, AppName: f.appName, Bind: f.bind})
+	cfg, err := host.LoadConfig(pos[0], host.ConfigOptions{ServerName: f.serverName, AppName: f.appName, Bind: f.bind})
 	if err != nil {
 		fmt.Fprintf(stderr, "wasmserve: %v\n", err)
 		return 1
@@ -98,7 +97,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	log := newLogger(stderr, cfg.Server.Log.Format, f.debug)
 	slog.SetDefault(log)
 	ctx := context.Background()
-	srv, err := server.New(ctx, cfg, server.Options{Debug: f.debug, Reload: f.reload, Bind: f.bind, Logger: log})
+	srv, err := host.New(ctx, cfg, host.Options{Debug: f.debug, Reload: f.reload, Bind: f.bind, Logger: log})
 	if err != nil {
 		log.Error("cannot start", "config", pos[0], "error", err)
 		fmt.Fprintf(stderr, "wasmserve: %v\n", err)

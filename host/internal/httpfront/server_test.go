@@ -1,0 +1,145 @@
+package httpfront_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wasmserve/wasmserve/host/internal/engine"
+	"github.com/wasmserve/wasmserve/host/internal/httpfront"
+	"github.com/wasmserve/wasmserve/host/internal/pool"
+	"github.com/wasmserve/wasmserve/internal/testguest"
+)
+
+// serve starts an HTTP front end for the hello-go example on 127.0.0.1.
+func serve(t *testing.T, opts httpfront.Options) (string, *httpfront.Server) {
+	t.Helper()
+	ctx := context.Background()
+	m, err := engine.Load(ctx, engine.Options{
+		Path:      testguest.Module(t, "hello-go", "hello.wasm"),
+		CacheDir:  testguest.CacheDir(),
+		MaxMemory: 64 << 20,
+		Config:    []engine.ConfigEntry{{Key: "greeting", Value: "hello from front"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := pool.New(ctx, m, pool.Options{Workers: 2, MaxConcurrency: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Handler = p
+	s := httpfront.New(opts)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	t.Cleanup(func() {
+		s.Close()
+		p.Close(ctx)
+	})
+	return "http://" + ln.Addr().String(), s
+}
+
+func defaults() httpfront.Options {
+	return httpfront.Options{
+		LimitRequestLine: 4094, LimitRequestFields: 100, LimitRequestFieldSize: 8190,
+		MaxRequestBody: 1 << 20, Keepalive: time.Minute, HeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+	}
+}
+
+func TestLimits(t *testing.T) {
+	t.Parallel()
+	url, _ := serve(t, defaults())
+	manyHeaders := http.Header{}
+	for i := 0; i < 101; i++ {
+		manyHeaders.Set(fmt.Sprintf("X-H%d", i), "v")
+	}
+	cases := []struct {
+		name   string
+		path   string
+		header http.Header
+		body   []byte
+		want   int
+	}{
+		{name: "ok", path: "/", want: 200},
+		{name: "long request line", path: "/" + strings.Repeat("a", 4100), want: 414},
+		{name: "too many headers", path: "/", header: manyHeaders, want: 431},
+		{name: "header too large", path: "/", header: http.Header{"X-Big": {strings.Repeat("b", 8200)}}, want: 431},
+		{name: "body too large", path: "/echo", body: make([]byte, 1<<20+1), want: 413},
+		{name: "body at limit", path: "/echo", body: make([]byte, 1<<20), want: 200},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			req, _ := http.NewRequest("POST", url+c.path, bytes.NewReader(c.body))
+			for k, v := range c.header {
+				req.Header[k] = v
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.want {
+				t.Fatalf("status %d, want %d", resp.StatusCode, c.want)
+			}
+		})
+	}
+}
+
+func TestEchoAndHeaders(t *testing.T) {
+	t.Parallel()
+	url, _ := serve(t, defaults())
+	body := []byte("binary\x00\xffsafe")
+	req, _ := http.NewRequest("PUT", url+"/echo?a=1&b=%20", bytes.NewReader(body))
+	req.Header.Add("X-Test-Multi", "one")
+	req.Header.Add("X-Test-Multi", "two")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Equal(got, body) {
+		t.Errorf("body %q, want %q", got, body)
+	}
+	for k, want := range map[string]string{"X-Echo-Method": "PUT", "X-Echo-Path": "/echo", "X-Echo-Query": "a=1&b=%20"} {
+		if v := resp.Header.Get(k); v != want {
+			t.Errorf("%s = %q, want %q", k, v, want)
+		}
+	}
+	if v := resp.Header.Values("X-Test-Multi"); len(v) != 2 || v[0] != "one" || v[1] != "two" {
+		t.Errorf("X-Test-Multi = %q, want [one two]", v)
+	}
+	if resp.ContentLength != int64(len(body)) {
+		t.Errorf("Content-Length %d, want %d", resp.ContentLength, len(body))
+	}
+}
+
+func TestShuttingDownClosesConnections(t *testing.T) {
+	t.Parallel()
+	url, s := serve(t, defaults())
+	for _, shutting := range []bool{false, true} {
+		if shutting {
+			s.SetShuttingDown()
+		}
+		resp, err := http.Get(url + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Close != shutting {
+			t.Fatalf("shutting down %v: status %d, Connection: close %v", shutting, resp.StatusCode, resp.Close)
+		}
+	}
+}

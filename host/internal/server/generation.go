@@ -1,0 +1,81 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/wasmserve/wasmserve/host/internal/config"
+	"github.com/wasmserve/wasmserve/host/internal/engine"
+	"github.com/wasmserve/wasmserve/host/internal/pool"
+)
+
+// buildGeneration compiles cfg's module and fills a pool with its
+// instances, all off the request path. Nothing is left open on error.
+func (s *Server) buildGeneration(ctx context.Context, cfg *config.Config, gen int64) (*pool.Pool, error) {
+	sc := cfg.Server
+	opts := engine.Options{
+		Path:         cfg.App.Module,
+		CacheDir:     sc.CompilationCache,
+		MaxMemory:    sc.MaxMemory,
+		Timeouts:     sc.RequestTimeout > 0,
+		Generation:   gen,
+		Logger:       s.log,
+		ShuttingDown: s.shutting.Load,
+		Metric:       s.guestMetric,
+	}
+	for _, kv := range cfg.App.Values {
+		opts.Config = append(opts.Config, engine.ConfigEntry{Key: kv.Key, Value: kv.Value})
+	}
+	for _, m := range cfg.App.WASI.Dirs {
+		opts.Mounts = append(opts.Mounts, engine.Mount{Host: m.Host, Guest: m.Guest})
+	}
+	for _, name := range cfg.App.WASI.Env {
+		if v, ok := os.LookupEnv(name); ok {
+			opts.Env = append(opts.Env, engine.ConfigEntry{Key: name, Value: v})
+		}
+	}
+	start := time.Now()
+	mod, err := engine.Load(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("module compiled", "module", cfg.App.Module, "generation", gen,
+		"compile_time", mod.CompileTime, "cache_hit", mod.CacheHit)
+	s.observeCompile(mod.CompileTime, mod.CacheHit)
+	iso := pool.PerWorker
+	if sc.Isolation == "request" {
+		iso = pool.PerRequest
+	}
+	p, err := pool.New(ctx, mod, pool.Options{
+		Workers:           sc.Workers,
+		MaxConcurrency:    sc.MaxConcurrency,
+		MaxRequests:       sc.MaxRequests,
+		MaxRequestsJitter: sc.MaxRequestsJitter,
+		Isolation:         iso,
+		Timeout:           sc.RequestTimeout,
+		Logger:            s.log.With("generation", gen),
+		Observer:          s.poolObserver,
+	})
+	if err != nil {
+		mod.Close(ctx)
+		return nil, fmt.Errorf("start workers: %w", err)
+	}
+	s.log.Info("workers ready", "generation", gen, "workers", sc.Workers,
+		"isolation", sc.Isolation, "elapsed", time.Since(start).Round(time.Microsecond),
+		"memory_limit", mod.MemoryLimit())
+	return p, nil
+}
+
+// guestMetric receives metrics from guests; metrics are refused until a
+// sink is configured.
+func (s *Server) guestMetric(kind int32, name string, v float64) int32 {
+	if s.metricSink == nil {
+		return -3
+	}
+	return s.metricSink(kind, name, v)
+}
+
+var _ = slog.Default

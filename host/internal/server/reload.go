@@ -1,0 +1,170 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wasmserve/wasmserve/host/internal/config"
+	"github.com/wasmserve/wasmserve/host/internal/reload"
+)
+
+// watchQuiet is how long a watched file must stay unchanged before a
+// reload starts, so that a file written in several calls loads whole.
+const watchQuiet = 300 * time.Millisecond
+
+// ReloadError describes a reload that failed; the generation serving
+// before it keeps serving.
+type ReloadError struct {
+	Generation int64  // the generation that was being built
+	Step       string // "read config", "compile", "start workers", or "swap" when shutting down
+	File       string // the config file or the module
+	Err        error  // carries the guest's message when the guest failed
+}
+
+func (e *ReloadError) Error() string {
+	return fmt.Sprintf("reload generation[%d] step[%s] file[%s]: %v", e.Generation, e.Step, e.File, e.Err)
+}
+
+func (e *ReloadError) Unwrap() error { return e.Err }
+
+// errShuttingDown refuses a reload once graceful shutdown has begun.
+var errShuttingDown = errors.New("shutting down")
+
+// Reload re-reads the config file's app section, builds a new generation
+// (compile with the compilation cache, instantiate every worker, run each
+// one's init) off the request path and, only if every step succeeds, swaps
+// it in: new requests go to the new generation while requests in flight
+// finish on the old one, whose instances and runtime are then closed. The
+// generation number grows only on a successful swap.
+//
+// On failure the current generation keeps serving, the failure is logged
+// and counted, and a *ReloadError is returned. Changed server section
+// settings are logged and ignored until a restart. Reloads are serialised;
+// a reload after graceful shutdown has begun is refused.
+func (s *Server) Reload(ctx context.Context, reason string) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	start := time.Now()
+	gen := s.gen.Load() + 1
+	if s.shutting.Load() {
+		s.log.Info("reload skipped: shutting down", "reason", reason)
+		return &ReloadError{Generation: gen, Step: "swap", File: s.cfg.File, Err: errShuttingDown}
+	}
+	s.log.Info("reload starting", "reason", reason, "generation", gen)
+	if s.reloadHook != nil {
+		s.reloadHook(true)
+		defer s.reloadHook(false)
+	}
+	err := s.reload(ctx, gen, start)
+	if err != nil {
+		s.ReloadFailed()
+		var re *ReloadError
+		errors.As(err, &re)
+		s.log.Error("reload failed; the current generation keeps serving",
+			"serving", gen-1, "generation", gen, "step", re.Step, "file", re.File, "error", re.Err,
+			"elapsed", time.Since(start).Round(time.Microsecond))
+		return err
+	}
+	s.ReloadSucceeded()
+	return nil
+}
+
+func (s *Server) reload(ctx context.Context, gen int64, start time.Time) error {
+	fail := func(step, file string, err error) error {
+		return &ReloadError{Generation: gen, Step: step, File: file, Err: err}
+	}
+	next, err := config.Load(s.cfg.File, config.Options{ServerName: s.cfg.ServerName, AppName: s.cfg.AppName, Bind: s.opts.Bind})
+	if err != nil {
+		return fail("read config", s.cfg.File, err)
+	}
+	if keys := s.cfg.Server.RestartKeys(next.Server); len(keys) > 0 {
+		s.log.Warn("server settings changed in the config file; ignored until restart", "file", s.cfg.File, "keys", keys)
+	}
+	// The server section of the running process stays in force, whole.
+	next.Server = s.cfg.Server
+	p, err := s.buildGeneration(ctx, next, gen)
+	if err != nil {
+		step := "compile"
+		if strings.HasPrefix(err.Error(), "start workers") {
+			step = "start workers"
+		}
+		return fail(step, next.App.Module, err)
+	}
+	if s.shutting.Load() {
+		p.Close(ctx)
+		return fail("swap", next.App.Module, errShuttingDown)
+	}
+	swap := time.Now()
+	old := s.current.Swap(p)
+	s.gen.Store(gen)
+	s.cfg.App = next.App
+	swapped := time.Now()
+	s.log.Info("reload succeeded", "generation", gen, "module", next.App.Module,
+		"compile_time", p.Module().CompileTime, "cache_hit", p.Module().CacheHit,
+		"build_time", swap.Sub(start).Round(time.Microsecond), "swap_time", swapped.Sub(swap),
+		"time_to_swap", swapped.Sub(start).Round(time.Microsecond))
+	go func() {
+		st := old.Stats()
+		err := old.Close(context.WithoutCancel(ctx))
+		args := []any{"generation", old.Module().Generation(), "in_flight", st.Busy,
+			"drain_time", time.Since(swapped).Round(time.Microsecond)}
+		if err != nil {
+			s.log.Warn("close previous generation", append(args, "error", err)...)
+			return
+		}
+		s.log.Info("previous generation closed", args...)
+	}()
+	return nil
+}
+
+// reloadNow is Reload for signal and watcher triggers, which have no one
+// to return an error to: Reload logs and counts it.
+func (s *Server) reloadNow(ctx context.Context, reason string) {
+	_ = s.Reload(ctx, reason)
+}
+
+// watchedPaths returns the files --reload watches: the config file and the
+// module of the generation serving now.
+func (s *Server) watchedPaths() []string {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	return []string{s.cfg.File, s.cfg.App.Module}
+}
+
+// watch reloads when the config file or the module changes, until ctx
+// ends. A reload that switches to another module file moves the watch to
+// it. When watching fails, reloading stays available through SIGHUP.
+func (s *Server) watch(ctx context.Context) {
+	for ctx.Err() == nil {
+		paths := s.watchedPaths()
+		wctx, retarget := context.WithCancel(ctx)
+		ready := make(chan struct{})
+		go func() {
+			select {
+			case <-ready:
+				s.log.Info("watching for changes", "files", paths, "directories", reload.Dirs(paths), "quiet", watchQuiet)
+			case <-wctx.Done():
+			}
+		}()
+		err := reload.Watch(wctx, paths, watchQuiet, func(changed []string) {
+			names := make([]string, len(changed))
+			for i, p := range changed {
+				names[i] = filepath.Base(p)
+			}
+			s.reloadNow(ctx, "changed: "+strings.Join(names, ", "))
+			if !slices.Equal(s.watchedPaths(), paths) {
+				retarget()
+			}
+		}, ready)
+		retarget()
+		if err != nil {
+			s.log.Error("file watching stopped; reload with SIGHUP", "error", err)
+			return
+		}
+	}
+}

@@ -1,0 +1,21 @@
+package server
+
+import (
+	"github.com/wasmserve/wasmserve/host/internal/thriftfront"
+)
+
+var _ Frontend = (*thriftfront.Server)(nil)
+
+func (s *Server) newThrift() Frontend {
+	sc := s.cfg.Server
+	opts := thriftfront.Options{
+		Handler:        s.current,
+		MaxFrameSize:   sc.MaxFrameSize,
+		MaxMessageSize: sc.MaxMessageSize,
+		Logger:         s.log,
+	}
+	if m := s.Metrics(); m != nil {
+		opts.Observer = m.ThriftObserver()
+	}
+	return thriftfront.New(opts)
+}
