@@ -348,7 +348,7 @@ func TestPythonClient(t *testing.T) {
 	t.Parallel()
 	addr, _ := serve(t, "drain_time = 0")
 	gen := t.TempDir()
-	idl, _ := filepath.Abs("../../guests/examples/thrift-go/example.thrift")
+	idl, _ := filepath.Abs("../../../guests/examples/thrift-go/example.thrift")
 	if out, err := exec.Command("thrift", "-r", "--gen", "py", "-out", gen, idl).CombinedOutput(); err != nil {
 		t.Fatalf("thrift --gen py (Debian package thrift-compiler): %v\n%s", err, out)
 	}
