@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,7 +37,17 @@ type Options struct {
 	Keepalive             time.Duration
 	HeaderTimeout         time.Duration
 	ReadTimeout           time.Duration
-	AccessLog             bool
+	// WriteTimeout bounds the writing of each response, from its first
+	// byte; 0 = none. The guest call is not counted: the instance is back
+	// in its pool before the response is written.
+	WriteTimeout time.Duration
+	// AccessLog logs one INFO record per request to AccessLogOutput
+	// (os.Stderr when nil) in AccessLogFormat ("text" or "json"), through
+	// a buffer written out at least every FlushInterval and at Shutdown
+	// and Close.
+	AccessLog       bool
+	AccessLogFormat string
+	AccessLogOutput io.Writer
 	// Debug adds X-Wasmserve-Worker and X-Wasmserve-Generation headers.
 	Debug    bool
 	Logger   *slog.Logger
@@ -64,6 +75,7 @@ type Server struct {
 	conns    listen.Tracker
 	lnMu     sync.Mutex
 	lns      []net.Listener
+	access   *accessLog // nil when the access log is off
 }
 
 // New returns a Server for opts.
@@ -73,6 +85,13 @@ func New(opts Options) *Server {
 		s.log = slog.Default()
 	}
 	s.bufs.New = func() any { return new(reqBuf) }
+	if opts.AccessLog {
+		out := opts.AccessLogOutput
+		if out == nil {
+			out = os.Stderr
+		}
+		s.access = newAccessLog(out, opts.AccessLogFormat)
+	}
 	maxHeader := 1 << 20
 	if opts.LimitRequestFields > 0 && opts.LimitRequestFieldSize > 0 {
 		maxHeader = opts.LimitRequestLine + (opts.LimitRequestFields+1)*(opts.LimitRequestFieldSize+2) + 4096
@@ -137,13 +156,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		ln.Close()
 	}
 	s.lnMu.Unlock()
-	return s.conns.Wait(ctx)
+	err := s.conns.Wait(ctx)
+	if s.access != nil {
+		s.access.close()
+	}
+	return err
 }
 
 // Close closes the listeners and every connection at once.
 func (s *Server) Close() error {
 	err := s.srv.Close()
 	s.conns.CloseAll()
+	if s.access != nil {
+		s.access.close()
+	}
 	return err
 }
 
@@ -156,8 +182,21 @@ func (s *Server) Active() int { return s.conns.Active() }
 type reqBuf struct {
 	body    bytes.Buffer
 	headers []byte
+	req     abi.RequestInfo
+	trace   string
+	span    string
 	rw      countingWriter
 }
+
+// maxKeptBody is the largest body buffer kept for the next request; a
+// larger one is dropped after its request, so one large upload does not
+// stay resident.
+const maxKeptBody = 1 << 20
+
+// initialBodyGrow caps the buffer reserved for a body before any of it
+// arrives: the buffer then grows as bytes are read, so an announced
+// Content-Length alone reserves no more than this.
+const initialBodyGrow = 64 << 10
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
@@ -165,48 +204,55 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		o.RequestStarted()
 	}
 	buf := s.bufs.Get().(*reqBuf)
-	defer s.bufs.Put(buf)
 	buf.rw = countingWriter{ResponseWriter: w}
+	worker := s.serve(w, r, buf)
+	d := time.Since(start)
 	rw := &buf.rw
-	worker := 0
-	trace, span := traceIDs(r.Header)
-	defer func() {
-		d := time.Since(start)
-		if o := s.opts.Observer; o != nil {
-			o.RequestDone(r.Method, rw.status, d)
-		}
-		if s.opts.AccessLog {
-			args := []any{"method", r.Method, "path", r.URL.Path, "status", rw.status,
-				"bytes", rw.n, "duration", d, "worker", worker, "remote", r.RemoteAddr}
-			if trace != "" {
-				args = append(args, "trace", trace)
-			}
-			if span != "" {
-				args = append(args, "span", span)
-			}
-			s.log.Info("request", args...)
-		}
-	}()
+	if o := s.opts.Observer; o != nil {
+		o.RequestDone(r.Method, rw.status, d)
+	}
+	if s.access != nil {
+		s.access.record(r.Method, r.URL.Path, rw.status, rw.n, d, worker, r.RemoteAddr, buf.trace, buf.span)
+	}
+	if buf.body.Cap() > maxKeptBody {
+		buf.body = bytes.Buffer{}
+	}
+	buf.req, buf.trace, buf.span = abi.RequestInfo{}, "", ""
+	buf.rw = countingWriter{}
+	s.bufs.Put(buf)
+}
+
+// serve answers r and returns the worker that ran the guest (0 if none).
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, buf *reqBuf) int {
+	rw := &buf.rw
 	if s.stopping.Load() {
 		w.Header().Set("Connection", "close")
 	}
-	if msg, status := s.checkLimits(r); status != 0 {
+	if len(r.TransferEncoding) > 0 {
+		// net/http drops a Content-Length sent with Transfer-Encoding
+		// before the handler sees it, so a request that had both cannot be
+		// told apart: every chunked request's connection is closed after
+		// its response (RFC 9112, section 6.3).
 		w.Header().Set("Connection", "close")
-		http.Error(rw, msg, status)
-		return
 	}
+	if msg, status := s.checkLimits(r); status != 0 {
+		s.fail(rw, msg, status)
+		return 0
+	}
+	buf.trace, buf.span = traceIDs(r.Header)
 	buf.body.Reset()
+	if r.ContentLength != 0 {
+		s.writeDeadline(w) // covers a 100 Continue sent when the body is read
+	}
 	if err := s.readBody(r, &buf.body); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			w.Header().Set("Connection", "close")
-			http.Error(rw, "request body exceeds max_request_body", http.StatusRequestEntityTooLarge)
-			return
+			s.fail(rw, "request body exceeds max_request_body", http.StatusRequestEntityTooLarge)
+			return 0
 		}
 		s.log.Debug("read request body", "remote", r.RemoteAddr, "error", err)
-		w.Header().Set("Connection", "close")
-		http.Error(rw, "cannot read request body", http.StatusBadRequest)
-		return
+		s.fail(rw, "cannot read request body", http.StatusBadRequest)
+		return 0
 	}
 	buf.headers = buf.headers[:0]
 	if r.Host != "" {
@@ -217,47 +263,68 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			buf.headers = abi.AppendField(buf.headers, k, v)
 		}
 	}
-	path := r.URL.EscapedPath()
-	req := abi.RequestInfo{
+	buf.req = abi.RequestInfo{
 		Kind:    abi.KindHTTP,
 		Method:  r.Method,
-		Path:    path,
+		Path:    r.URL.EscapedPath(),
 		Query:   r.URL.RawQuery,
 		Headers: buf.headers,
 		Body:    buf.body.Bytes(),
 		Remote:  r.RemoteAddr,
 	}
-	err := s.opts.Handler.Handle(r.Context(), &req, "", trace, func(wk int, resp abi.Response) {
-		worker = wk
-		s.writeResponse(rw, wk, resp)
-	})
+	// The instance is back in its pool before a byte is written.
+	resp, err := s.opts.Handler.Handle(r.Context(), &buf.req, buf.trace)
 	if err == nil {
-		return
+		worker := resp.Worker
+		s.writeResponse(rw, resp)
+		resp.Release()
+		return worker
 	}
 	var f *engine.Fault
 	switch {
 	case errors.Is(err, pool.ErrOverloaded):
 		w.Header().Set("Retry-After", "1")
+		s.writeDeadline(w)
 		http.Error(rw, "server at max_concurrency, retry later", http.StatusServiceUnavailable)
 	case errors.As(err, &f):
-		worker = f.Worker
+		s.writeDeadline(w)
 		if f.Kind == engine.Timeout {
 			http.Error(rw, "guest exceeded request_timeout", http.StatusGatewayTimeout)
 		} else {
 			http.Error(rw, "guest failed: "+f.Kind.String(), http.StatusInternalServerError)
 		}
+		return f.Worker
 	case r.Context().Err() != nil:
 		rw.status = 499 // client went away while waiting; nothing to send
 	default:
 		s.log.Error("handle request", "error", err)
+		s.writeDeadline(w)
 		http.Error(rw, "internal server error", http.StatusInternalServerError)
+	}
+	return 0
+}
+
+// fail answers a request the front end refuses and closes its connection.
+func (s *Server) fail(w *countingWriter, msg string, status int) {
+	w.Header().Set("Connection", "close")
+	s.writeDeadline(w.ResponseWriter)
+	http.Error(w, msg, status)
+}
+
+// writeDeadline bounds the writes of the response about to be written by
+// write_timeout from now, so a client that does not read cannot hold the
+// connection's goroutine and buffers for longer.
+func (s *Server) writeDeadline(w http.ResponseWriter) {
+	if s.opts.WriteTimeout > 0 {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
 	}
 }
 
-func (s *Server) writeResponse(w *countingWriter, worker int, resp abi.Response) {
+func (s *Server) writeResponse(w *countingWriter, resp *pool.Response) {
 	status := int(resp.Status)
 	if status < 100 || status > 999 {
-		s.log.Error("guest returned an invalid status", "status", status, "worker", worker)
+		s.log.Error("guest returned an invalid status", "status", status, "worker", resp.Worker)
+		s.writeDeadline(w.ResponseWriter)
 		http.Error(w, "guest returned an invalid status", http.StatusInternalServerError)
 		return
 	}
@@ -274,7 +341,7 @@ func (s *Server) writeResponse(w *countingWriter, worker int, resp abi.Response)
 		h["Content-Length"] = []string{strconv.Itoa(len(resp.Body))}
 	}
 	if s.opts.Debug {
-		h.Set("X-Wasmserve-Worker", strconv.Itoa(worker))
+		h.Set("X-Wasmserve-Worker", strconv.Itoa(resp.Worker))
 		if s.opts.Generation != nil {
 			h.Set("X-Wasmserve-Generation", strconv.FormatInt(s.opts.Generation(), 10))
 		}
@@ -282,6 +349,7 @@ func (s *Server) writeResponse(w *countingWriter, worker int, resp abi.Response)
 	if s.stopping.Load() { // shutdown began while the guest ran
 		h.Set("Connection", "close")
 	}
+	s.writeDeadline(w.ResponseWriter)
 	w.WriteHeader(status)
 	w.Write(resp.Body)
 }
@@ -303,6 +371,9 @@ func (s *Server) checkLimits(r *http.Request) (string, int) {
 	}
 	if r.Host != "" {
 		fields++
+		if l := s.opts.LimitRequestFieldSize; l > 0 && len("Host")+2+len(r.Host) > l {
+			return "header field Host exceeds limit_request_field_size", http.StatusRequestHeaderFieldsTooLarge
+		}
 	}
 	if l := s.opts.LimitRequestFields; l > 0 && fields > l {
 		return "request has more than limit_request_fields header fields", http.StatusRequestHeaderFieldsTooLarge
@@ -323,7 +394,9 @@ func (s *Server) readBody(r *http.Request, dst *bytes.Buffer) error {
 		body = http.MaxBytesReader(nil, r.Body, max)
 	}
 	if r.ContentLength > 0 {
-		dst.Grow(int(r.ContentLength))
+		// Reserve at most initialBodyGrow up front; the buffer grows as
+		// the bytes arrive, never to what the client merely announced.
+		dst.Grow(int(min(r.ContentLength, initialBodyGrow)))
 	}
 	_, err := dst.ReadFrom(body)
 	return err
