@@ -104,6 +104,9 @@ func New(opts Options) *Server {
 		MaxHeaderBytes:    maxHeader,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	s.srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		return context.WithValue(ctx, connKey{}, &connState{conn: c})
+	}
 	s.srv.ConnState = func(c net.Conn, st http.ConnState) {
 		if tc, ok := c.(*listen.Conn); ok {
 			switch st {
@@ -212,7 +215,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		o.RequestDone(r.Method, rw.status, d)
 	}
 	if s.access != nil {
-		s.access.record(r.Method, r.URL.Path, rw.status, rw.n, d, worker, r.RemoteAddr, buf.trace, buf.span)
+		s.access.record(start.Add(d), r.Method, r.URL.Path, rw.status, rw.n, d, worker, r.RemoteAddr, buf.trace, buf.span)
 	}
 	if buf.body.Cap() > maxKeptBody {
 		buf.body = bytes.Buffer{}
@@ -236,22 +239,22 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, buf *reqBuf) int 
 		w.Header().Set("Connection", "close")
 	}
 	if msg, status := s.checkLimits(r); status != 0 {
-		s.fail(rw, msg, status)
+		s.fail(r, rw, msg, status)
 		return 0
 	}
 	buf.trace, buf.span = traceIDs(r.Header)
 	buf.body.Reset()
 	if r.ContentLength != 0 {
-		s.writeDeadline(w) // covers a 100 Continue sent when the body is read
+		s.writeDeadline(r, w, time.Now()) // covers a 100 Continue sent when the body is read
 	}
 	if err := s.readBody(r, &buf.body); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			s.fail(rw, "request body exceeds max_request_body", http.StatusRequestEntityTooLarge)
+			s.fail(r, rw, "request body exceeds max_request_body", http.StatusRequestEntityTooLarge)
 			return 0
 		}
 		s.log.Debug("read request body", "remote", r.RemoteAddr, "error", err)
-		s.fail(rw, "cannot read request body", http.StatusBadRequest)
+		s.fail(r, rw, "cannot read request body", http.StatusBadRequest)
 		return 0
 	}
 	buf.headers = buf.headers[:0]
@@ -276,18 +279,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, buf *reqBuf) int 
 	resp, err := s.opts.Handler.Handle(r.Context(), &buf.req, buf.trace)
 	if err == nil {
 		worker := resp.Worker
-		s.writeResponse(rw, resp)
+		s.writeResponse(r, rw, resp)
 		resp.Release()
 		return worker
 	}
 	var f *engine.Fault
+	if r.Context().Err() == nil {
+		s.writeDeadline(r, w, time.Now())
+	}
 	switch {
 	case errors.Is(err, pool.ErrOverloaded):
 		w.Header().Set("Retry-After", "1")
-		s.writeDeadline(w)
 		http.Error(rw, "server at max_concurrency, retry later", http.StatusServiceUnavailable)
 	case errors.As(err, &f):
-		s.writeDeadline(w)
 		if f.Kind == engine.Timeout {
 			http.Error(rw, "guest exceeded request_timeout", http.StatusGatewayTimeout)
 		} else {
@@ -298,39 +302,62 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, buf *reqBuf) int 
 		rw.status = 499 // client went away while waiting; nothing to send
 	default:
 		s.log.Error("handle request", "error", err)
-		s.writeDeadline(w)
 		http.Error(rw, "internal server error", http.StatusInternalServerError)
 	}
 	return 0
 }
 
 // fail answers a request the front end refuses and closes its connection.
-func (s *Server) fail(w *countingWriter, msg string, status int) {
+func (s *Server) fail(r *http.Request, w *countingWriter, msg string, status int) {
 	w.Header().Set("Connection", "close")
-	s.writeDeadline(w.ResponseWriter)
+	s.writeDeadline(r, w.ResponseWriter, time.Now())
 	http.Error(w, msg, status)
 }
 
-// writeDeadline bounds the writes of the response about to be written by
-// write_timeout from now, so a client that does not read cannot hold the
-// connection's goroutine and buffers for longer.
-func (s *Server) writeDeadline(w http.ResponseWriter) {
-	if s.opts.WriteTimeout > 0 {
-		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
-	}
+// connKey is the context key of a connection's *connState.
+type connKey struct{}
+
+// connState is the front end's state of one connection, used by one
+// request at a time.
+type connState struct {
+	conn     net.Conn
+	deadline time.Time // write deadline set on conn; zero = none
 }
 
-func (s *Server) writeResponse(w *countingWriter, resp *pool.Response) {
+// writeDeadline bounds the writes of the response about to be written, so
+// a client that does not read cannot hold the connection's goroutine and
+// buffers for longer than write_timeout. The deadline is set on the
+// connection only when the one already set leaves less than 90 % of
+// write_timeout: a busy keep-alive connection pays for one every few
+// seconds, not one per request.
+func (s *Server) writeDeadline(r *http.Request, w http.ResponseWriter, now time.Time) {
+	wt := s.opts.WriteTimeout
+	if wt <= 0 {
+		return
+	}
+	cs, _ := r.Context().Value(connKey{}).(*connState)
+	if cs == nil { // not from a connection of Serve (a test calling ServeHTTP)
+		_ = http.NewResponseController(w).SetWriteDeadline(now.Add(wt))
+		return
+	}
+	if cs.deadline.Sub(now) >= wt-wt/10 {
+		return
+	}
+	cs.deadline = now.Add(wt)
+	_ = cs.conn.SetWriteDeadline(cs.deadline)
+}
+
+func (s *Server) writeResponse(r *http.Request, w *countingWriter, resp *pool.Response) {
 	status := int(resp.Status)
 	if status < 100 || status > 999 {
 		s.log.Error("guest returned an invalid status", "status", status, "worker", resp.Worker)
-		s.writeDeadline(w.ResponseWriter)
+		s.writeDeadline(r, w.ResponseWriter, time.Now())
 		http.Error(w, "guest returned an invalid status", http.StatusInternalServerError)
 		return
 	}
 	h := w.Header()
 	_ = resp.Headers.Range(func(k, v []byte) bool {
-		key := string(k)
+		key := headerKey(k)
 		if http.CanonicalHeaderKey(key) == "Content-Length" {
 			return true
 		}
@@ -349,9 +376,27 @@ func (s *Server) writeResponse(w *countingWriter, resp *pool.Response) {
 	if s.stopping.Load() { // shutdown began while the guest ran
 		h.Set("Connection", "close")
 	}
-	s.writeDeadline(w.ResponseWriter)
+	s.writeDeadline(r, w.ResponseWriter, time.Now())
 	w.WriteHeader(status)
 	w.Write(resp.Body)
+}
+
+// headerKey returns k as a string, without allocating for the header
+// names guests send most.
+func headerKey(k []byte) string {
+	switch string(k) {
+	case "Content-Type":
+		return "Content-Type"
+	case "Cache-Control":
+		return "Cache-Control"
+	case "Location":
+		return "Location"
+	case "Set-Cookie":
+		return "Set-Cookie"
+	case "Content-Encoding":
+		return "Content-Encoding"
+	}
+	return string(k)
 }
 
 func (s *Server) checkLimits(r *http.Request) (string, int) {
@@ -410,13 +455,12 @@ func traceIDs(h http.Header) (trace, span string) {
 		return v, h.Get("X-Span")
 	}
 	if v := h.Get("Traceparent"); v != "" {
-		parts := strings.Split(v, "-")
-		if len(parts) >= 2 {
-			trace = parts[1]
+		_, rest, ok := strings.Cut(v, "-")
+		if !ok {
+			return "", ""
 		}
-		if len(parts) >= 3 {
-			span = parts[2]
-		}
+		trace, rest, _ = strings.Cut(rest, "-")
+		span, _, _ = strings.Cut(rest, "-")
 	}
 	return trace, span
 }
