@@ -195,4 +195,3 @@ func rssMiB(t *testing.T, pid int) int {
 	t.Fatal("no VmRSS in /proc/PID/status")
 	return 0
 }
-
