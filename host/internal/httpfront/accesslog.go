@@ -3,7 +3,9 @@ package httpfront
 import (
 	"io"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -72,14 +74,42 @@ func (a *accessLog) record(now time.Time, method, path string, status int, n int
 	a.line.Put(bp)
 }
 
-// timeFormat is slog's: RFC 3339 with milliseconds.
+// timeFormat is slog's text handler's: RFC 3339 with milliseconds.
 const timeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// second is a formatted second: what timeFormat gives before and after the
+// milliseconds.
+type second struct {
+	unix         int64
+	zone         int // offset from UTC, seconds
+	prefix, zsfx string
+}
+
+var lastSecond atomic.Pointer[second]
+
+// appendTime appends now in timeFormat, formatting the date and the
+// time of day once per second.
+func appendTime(b []byte, now time.Time) []byte {
+	_, off := now.Zone()
+	sec := lastSecond.Load()
+	if sec == nil || sec.unix != now.Unix() || sec.zone != off {
+		whole := now.Truncate(time.Second)
+		f := whole.Format(timeFormat) // ...05.000Z07:00
+		i := strings.LastIndexByte(f[:len("2006-01-02T15:04:05.000")], '.')
+		sec = &second{unix: now.Unix(), zone: off, prefix: f[:i], zsfx: f[i+4:]}
+		lastSecond.Store(sec)
+	}
+	b = append(b, sec.prefix...)
+	ms := now.Nanosecond() / 1e6
+	b = append(b, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
+	return append(b, sec.zsfx...)
+}
 
 // appendTextRecord appends the line slog.TextHandler writes for the same
 // record.
 func appendTextRecord(b []byte, now time.Time, method, path string, status int, n int64, d time.Duration, worker int, remote, trace, span string) []byte {
 	b = append(b, "time="...)
-	b = now.AppendFormat(b, timeFormat)
+	b = appendTime(b, now)
 	b = append(b, " level=INFO msg=request method="...)
 	b = appendTextString(b, method)
 	b = append(b, " path="...)

@@ -124,3 +124,17 @@ func BenchmarkAccessLogSlog(b *testing.B) {
 			slog.Int64("bytes", 12), slog.Duration("duration", 35*time.Microsecond), slog.Int("worker", 1), slog.String("remote", "127.0.0.1:5555"))
 	}
 }
+
+func TestAppendTime(t *testing.T) {
+	t.Parallel()
+	zones := []*time.Location{time.UTC, time.FixedZone("x", -(3*3600 + 30*60)), time.FixedZone("y", 5*3600)}
+	base := time.Date(2026, 12, 31, 23, 59, 58, 0, time.UTC)
+	for _, z := range zones {
+		for _, d := range []time.Duration{0, 1, 999 * time.Millisecond, 1500 * time.Millisecond, 2*time.Second + 7*time.Millisecond} {
+			now := base.Add(d).In(z)
+			if got, want := string(appendTime(nil, now)), now.Format(timeFormat); got != want {
+				t.Errorf("appendTime(%v) = %s, want %s", now, got, want)
+			}
+		}
+	}
+}

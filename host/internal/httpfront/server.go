@@ -361,7 +361,7 @@ func (s *Server) writeResponse(r *http.Request, w *countingWriter, resp *pool.Re
 		if http.CanonicalHeaderKey(key) == "Content-Length" {
 			return true
 		}
-		h[key] = append(h[key], string(v))
+		h[key] = append(h[key], headerValue(v))
 		return true
 	})
 	if len(resp.Body) >= 2048 { // net/http sets it for smaller bodies itself
@@ -397,6 +397,20 @@ func headerKey(k []byte) string {
 		return "Content-Encoding"
 	}
 	return string(k)
+}
+
+// headerValue returns v as a string, without allocating for a few
+// common content types.
+func headerValue(v []byte) string {
+	switch string(v) {
+	case "text/plain; charset=utf-8":
+		return "text/plain; charset=utf-8"
+	case "application/json":
+		return "application/json"
+	case "text/html; charset=utf-8":
+		return "text/html; charset=utf-8"
+	}
+	return string(v)
 }
 
 func (s *Server) checkLimits(r *http.Request) (string, int) {

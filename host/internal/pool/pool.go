@@ -274,13 +274,9 @@ func WithTimeout(ctx context.Context, d time.Duration) context.Context {
 // release returns inst to the pool, or replaces it after a fault, when it
 // reached max_requests, or under per-request isolation.
 func (p *Pool) release(inst *engine.Instance, err error) {
-	var f *engine.Fault
 	switch {
-	case errors.As(err, &f):
-		p.log.Error("guest fault; replacing instance", "worker", inst.ID, "kind", f.Kind.String(), "error", f.Err, "message", f.Message)
-		if p.opts.Observer != nil {
-			p.opts.Observer.Fault(f.Kind)
-		}
+	case err != nil:
+		p.fault(inst, err)
 	case p.opts.Isolation == PerRequest:
 	case p.opts.MaxRequests > 0 && inst.Requests >= p.slots[inst.ID-1].limit:
 		p.log.Info("recycling instance after max_requests", "worker", inst.ID, "requests", inst.Requests)
@@ -298,6 +294,19 @@ func (p *Pool) release(inst *engine.Instance, err error) {
 		return
 	}
 	p.replace(inst)
+}
+
+// fault reports the failed call of inst.
+func (p *Pool) fault(inst *engine.Instance, err error) {
+	var f *engine.Fault
+	if !errors.As(err, &f) {
+		p.log.Error("guest call failed; replacing instance", "worker", inst.ID, "error", err)
+		return
+	}
+	p.log.Error("guest fault; replacing instance", "worker", inst.ID, "kind", f.Kind.String(), "error", f.Err, "message", f.Message)
+	if p.opts.Observer != nil {
+		p.opts.Observer.Fault(f.Kind)
+	}
 }
 
 // retire closes inst for good, after Close began.
