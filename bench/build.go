@@ -14,8 +14,12 @@ type builds struct {
 	native       string
 	httpwasm     string
 	thriftNative string
+	thriftLoad   string
 	hwGuest      string
 	cpuGuest     string
+	shaGo        string // the CPU-bound guests (bench/guests/sha-*)
+	shaC         string
+	spinGuest    string
 	guests       []guest // wasmserve HTTP example guests that exist
 }
 
@@ -41,6 +45,10 @@ func build(o *options) (*builds, error) {
 		hwGuest:      filepath.Join(o.work, "httpwasm.wasm"),
 		cpuGuest:     filepath.Join(o.work, "cpu.wasm"),
 		thriftNative: filepath.Join(o.work, "thriftnative"),
+		thriftLoad:   filepath.Join(o.work, "thriftload"),
+		shaGo:        filepath.Join(o.work, "sha-go.wasm"),
+		shaC:         filepath.Join(o.work, "sha-c.wasm"),
+		spinGuest:    filepath.Join(o.work, "spin.wasm"),
 	}
 	if err := sh(o.root, "make", "--no-print-directory", "build"); err != nil {
 		return nil, err
@@ -50,8 +58,13 @@ func build(o *options) (*builds, error) {
 		{"go", "build", "-o", b.native, "./native"},
 		{"go", "build", "-o", b.httpwasm, "./httpwasm"},
 		{"go", "build", "-o", b.thriftNative, "./thriftnative"},
+		{"go", "build", "-o", b.thriftLoad, "./thriftload"},
 		{"wat2wasm", "-o", b.hwGuest, "guests/httpwasm.wat"},
 		{"wat2wasm", "-o", b.cpuGuest, "guests/cpu.wat"},
+		{"wat2wasm", "-o", b.spinGuest, "guests/spin.wat"},
+		{"env", "GOOS=wasip1", "GOARCH=wasm", "go", "build", "-trimpath", "-buildmode=c-shared", "-o", b.shaGo, "./guests/sha-go"},
+		{"clang", "--target=wasm32-wasi", "-mexec-model=reactor", "-O2", "-Wall", "-Wextra", "-Werror",
+			"-I" + filepath.Join(o.root, "guests", "sdk", "c"), "-s", "-o", b.shaC, "guests/sha-c/sha.c"},
 	} {
 		if err := sh(bench, c[0], c[1:]...); err != nil {
 			return nil, err

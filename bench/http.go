@@ -18,9 +18,11 @@ type httpTarget struct {
 
 func httpTargets(o *options, b *builds) []httpTarget {
 	t := []httpTarget{{"native Go net/http", []string{b.native, "-addr", "127.0.0.1:PORT"}}}
+	// Each example as shipped: its own app.ini, only the address changed
+	// (--bind overrides the INI's bind).
 	for _, g := range b.guests {
-		ini := wasmserveINI(o, "hello-"+g.name, "http", g.module, "")
-		t = append(t, httpTarget{"wasmserve (" + g.name + " guest)", []string{b.wasmserve, "--bind", "127.0.0.1:PORT", ini}})
+		ini := filepath.Join(filepath.Dir(g.module), "app.ini")
+		t = append(t, httpTarget{"wasmserve (" + g.name + " guest, shipped app.ini)", []string{b.wasmserve, "--bind", "127.0.0.1:PORT", ini}})
 	}
 	t = append(t, httpTarget{"http-wasm-host-go v0.7.0", []string{b.httpwasm, "-addr", "127.0.0.1:PORT", "-guest", b.hwGuest}})
 	if _, err := exec.LookPath("gunicorn"); err == nil {
@@ -63,7 +65,8 @@ func benchHTTP(o *options, b *builds, r *report) error {
 	for _, c := range []httpCase{{"HTTP hello", "/", 0}, {"HTTP echo 64 KiB", "/echo", 64 << 10}} {
 		runs := make([][]result, len(servers))
 		for round := 0; round < o.rounds; round++ {
-			for i, s := range servers {
+			for _, i := range order(round, len(servers)) {
+				s := servers[i]
 				res, err := wrk(o, s, c.path, c.body)
 				if err != nil {
 					return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -41,7 +42,8 @@ func wrk(o *options, s *server, path string, body int) (result, error) {
 	}
 	args = append(args, "http://"+s.addr+path)
 	cpu0 := s.cpu()
-	out, err := exec.Command("wrk", args...).CombinedOutput()
+	argv := pinned(o, loadCPU, append([]string{"wrk"}, args...)...)
+	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
 	if err != nil {
 		return result{}, fmt.Errorf("wrk %s: %v\n%s", s.name, err, out)
 	}
@@ -80,9 +82,26 @@ func wrk(o *options, s *server, path string, body int) (result, error) {
 	}
 	r.rss = s.rss()
 	if n == 0 {
-		return r, fmt.Errorf("wrk %s: no requests completed:\n%s", s.name, strings.TrimSpace(text))
+		return r, fmt.Errorf("wrk %s: %w:\n%s", s.name, errNoRequests, strings.TrimSpace(text))
 	}
 	return r, nil
+}
+
+// errNoRequests is wrk's error when not a single request completed.
+var errNoRequests = errors.New("no requests completed")
+
+// order returns the order in which round runs n servers: forward in even
+// rounds, backward in odd ones, so that no server always runs first or
+// right after the same neighbour.
+func order(round, n int) []int {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+		if round%2 == 1 {
+			idx[i] = n - 1 - i
+		}
+	}
+	return idx
 }
 
 // median returns the run with the median requests/s; its other figures

@@ -3,11 +3,14 @@
 // RESULTS.md and PNG charts.
 //
 // Every load run has fixed connections and duration; runs alternate between
-// servers (A B C … A B C …) and the report gives medians and ratios to
-// native Go, plus each server's CPU time per request, which stays
-// meaningful when the load generator is the bottleneck.
+// servers, in reverse order every other round (A B C, C B A, …), and the
+// report gives medians and ratios to native Go, plus each server's CPU time
+// per request, which stays meaningful when the load generator is the
+// bottleneck. On a machine with two or more CPUs the servers run on CPU 0
+// and the load generators on CPU 1 (taskset), so that the two do not
+// compete for a core and every server meets the same conditions.
 //
-//	go run . [-smoke] [-rounds 3] [-duration 5s] [-out RESULTS.md]
+//	go run . [-smoke] [-rounds 3] [-duration 3s] [-pin=true] [-out RESULTS.md]
 package main
 
 import (
@@ -15,7 +18,9 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"time"
 )
 
@@ -28,19 +33,26 @@ type options struct {
 	charts   string
 	root     string
 	work     string
+	pin      bool // servers on CPU 0, load generators on CPU 1
 }
 
 func main() {
 	var o options
 	flag.BoolVar(&o.smoke, "smoke", false, "one short round per case: checks servers start and answer, not numbers")
 	flag.IntVar(&o.rounds, "rounds", 3, "alternating rounds per case")
-	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each load run")
+	flag.DurationVar(&o.duration, "duration", 3*time.Second, "length of each load run")
+	flag.BoolVar(&o.pin, "pin", true, "run servers on CPU 0 and load generators on CPU 1 (needs taskset and two CPUs)")
 	flag.IntVar(&o.conns, "conns", 16, "connections per load run")
 	flag.StringVar(&o.out, "out", "RESULTS.md", "report file")
 	flag.StringVar(&o.charts, "charts", "charts", "directory for PNG charts")
 	flag.Parse()
 	if o.smoke {
 		o.rounds, o.duration = 1, time.Second
+	}
+	if o.pin {
+		if _, err := exec.LookPath("taskset"); err != nil || runtime.NumCPU() < 2 {
+			o.pin = false
+		}
 	}
 	if err := run(&o); err != nil {
 		log.Fatal(err)
@@ -61,7 +73,7 @@ func run(o *options) error {
 		return fmt.Errorf("build: %w", err)
 	}
 	r := &report{machine: machine(), cmd: "make bench", smoke: o.smoke}
-	for _, c := range []func(*options, *builds, *report) error{benchHTTP, benchThrift, benchInstances, benchTimeout, benchReload} {
+	for _, c := range []func(*options, *builds, *report) error{benchHTTP, benchThrift, benchCPU, benchSpin, benchInstances, benchTimeout, benchReload} {
 		if err := c(o, b, r); err != nil {
 			return err
 		}

@@ -23,6 +23,7 @@ type row struct {
 type table struct {
 	title string
 	unit  string
+	note  string // Markdown paragraph under the title; optional
 	rows  []row
 }
 
@@ -59,10 +60,14 @@ func (r *report) write(o *options) error {
 	if r.smoke {
 		b.WriteString("\n**Smoke run: one short round per case; the numbers mean nothing.**\n")
 	}
-	fmt.Fprintf(&b, "\nLoad: wrk, 1 thread, %d connections, %s per run, %d alternating rounds (A B C … A B C …); medians. Ratios are to the first row. CPU/req is the server's user+system CPU time (its whole process tree, from /proc) divided by the requests served.\n", o.conns, o.duration, o.rounds)
+	fmt.Fprintf(&b, "\nLoad: wrk, 1 thread, %d connections, %s per run, %d alternating rounds (A B C, then C B A, …); medians.%s Ratios are to the first row. CPU/req is the server's user+system CPU time (its whole process tree, from /proc) divided by the requests served.\n", o.conns, o.duration, o.rounds, pinNote(o))
 	for _, t := range r.tables {
 		base := t.rows[0].r
-		fmt.Fprintf(&b, "\n## %s\n\n| server | %s | ratio | p50 | p99 | p99 ratio | CPU/req | RSS | errors |\n|---|---|---|---|---|---|---|---|---|\n", t.title, t.unit)
+		fmt.Fprintf(&b, "\n## %s\n\n", t.title)
+		if t.note != "" {
+			b.WriteString(t.note + "\n\n")
+		}
+		fmt.Fprintf(&b, "| server | %s | ratio | p50 | p99 | p99 ratio | CPU/req | RSS | errors |\n|---|---|---|---|---|---|---|---|---|\n", t.unit)
 		for _, rw := range t.rows {
 			ratio, p99r := 0.0, 0.0
 			if base.rps > 0 {
@@ -83,6 +88,13 @@ func (r *report) write(o *options) error {
 		b.WriteString("\n" + n + "\n")
 	}
 	return os.WriteFile(o.out, []byte(b.String()), 0o644)
+}
+
+func pinNote(o *options) string {
+	if !o.pin {
+		return ""
+	}
+	return " Servers run on CPU 0 and the load generators (wrk, thriftload) on CPU 1 (taskset), so they never compete for a core; a Go server's GOMAXPROCS is then 1."
 }
 
 func slug(s string) string {

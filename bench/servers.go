@@ -39,7 +39,7 @@ func start(o *options, name string, argv ...string) (*server, error) {
 		argv[i] = strings.ReplaceAll(argv[i], "PORT", port)
 	}
 	s := &server{name: name, addr: "127.0.0.1:" + port, log: filepath.Join(o.work, slug(name)+".log")}
-	if err := s.launch(argv); err != nil {
+	if err := s.launch(o, argv); err != nil {
 		return nil, err
 	}
 	deadline := time.Now().Add(60 * time.Second)
@@ -58,13 +58,29 @@ func start(o *options, name string, argv ...string) (*server, error) {
 	return nil, fmt.Errorf("%s did not answer on %s within 60s:\n%s", name, s.addr, b)
 }
 
+// serverCPU and loadCPU are the CPUs servers and load generators are
+// pinned to when options.pin is set.
+const (
+	serverCPU = "0"
+	loadCPU   = "1"
+)
+
+// pinned returns argv run on cpu with taskset when o.pin is set.
+func pinned(o *options, cpu string, argv ...string) []string {
+	if !o.pin {
+		return argv
+	}
+	return append([]string{"taskset", "-c", cpu}, argv...)
+}
+
 // launch starts argv in its own process group, logging to s.log.
-func (s *server) launch(argv []string) error {
+func (s *server) launch(o *options, argv []string) error {
 	f, err := os.Create(s.log)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	argv = pinned(o, serverCPU, argv...)
 	s.cmd = exec.Command(argv[0], argv[1:]...)
 	s.cmd.Stdout, s.cmd.Stderr = f, f
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

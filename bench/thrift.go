@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"sort"
-	"sync"
 	"time"
 
 	"github.com/apache/thrift/lib/go/thrift"
@@ -24,8 +23,9 @@ func benchThrift(o *options, b *builds, r *report) error {
 		return err
 	}
 	defer native.stop()
-	ini := wasmserveINI(o, "thrift", "thrift", filepath.Join(o.root, "guests/examples/thrift-go/thrift.wasm"), "")
-	ws, err := startThrift(o, "wasmserve (thrift-go guest)", b.wasmserve, "--bind", "127.0.0.1:PORT", ini)
+	// The example as shipped: its own app.ini, only the address changed.
+	ini := filepath.Join(o.root, "guests/examples/thrift-go/app.ini")
+	ws, err := startThrift(o, "wasmserve (thrift-go guest, shipped app.ini)", b.wasmserve, "--bind", "127.0.0.1:PORT", ini)
 	if err != nil {
 		return err
 	}
@@ -34,8 +34,9 @@ func benchThrift(o *options, b *builds, r *report) error {
 	for _, client := range []string{"framed binary", "THeader"} {
 		runs := make([][]result, len(servers))
 		for round := 0; round < o.rounds; round++ {
-			for i, s := range servers {
-				res, err := thriftLoad(o, s, client)
+			for _, i := range order(round, len(servers)) {
+				s := servers[i]
+				res, err := thriftLoad(o, b, s, client)
 				if err != nil {
 					return err
 				}
@@ -60,7 +61,7 @@ func startThrift(o *options, name string, argv ...string) (*server, error) {
 		}
 	}
 	s := &server{name: name, addr: "127.0.0.1:" + port, log: filepath.Join(o.work, slug(name)+".log")}
-	if err := s.launch(argv); err != nil {
+	if err := s.launch(o, argv); err != nil {
 		return nil, err
 	}
 	deadline := time.Now().Add(90 * time.Second)
@@ -95,52 +96,28 @@ func dialThrift(addr, client string) (*example.ExampleClient, error) {
 	return example.NewExampleClient(thrift.NewTStandardClient(p, p)), nil
 }
 
-// thriftLoad runs o.conns clients calling echo for o.duration.
-func thriftLoad(o *options, s *server, client string) (result, error) {
+// thriftLoad runs the thriftload generator (its own process, on the load
+// generator's CPU) against s for o.duration with o.conns connections.
+func thriftLoad(o *options, b *builds, s *server, client string) (result, error) {
 	cpu0 := s.cpu()
-	deadline := time.Now().Add(o.duration)
-	var mu sync.Mutex
-	var lat []time.Duration
-	var firstErr error
-	var wg sync.WaitGroup
-	start := time.Now()
-	for i := 0; i < o.conns; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := dialThrift(s.addr, client)
-			if err != nil {
-				mu.Lock()
-				firstErr = err
-				mu.Unlock()
-				return
-			}
-			var mine []time.Duration
-			for time.Now().Before(deadline) {
-				t0 := time.Now()
-				got, err := c.Echo(context.Background(), "hello")
-				if err != nil || got != "hello" {
-					mu.Lock()
-					firstErr = fmt.Errorf("echo = %q, %v", got, err)
-					mu.Unlock()
-					return
-				}
-				mine = append(mine, time.Since(t0))
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
-		}()
+	argv := pinned(o, loadCPU, b.thriftLoad, "-addr", s.addr, "-client", client,
+		"-conns", fmt.Sprint(o.conns), "-duration", o.duration.String())
+	out, err := exec.Command(argv[0], argv[1:]...).Output()
+	if err != nil {
+		return result{}, fmt.Errorf("%s, %s client: thriftload: %v: %s", s.name, client, err, out)
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	if firstErr != nil {
-		return result{}, fmt.Errorf("%s, %s client: %w", s.name, client, firstErr)
+	var n int
+	var elapsed, p50, p99 time.Duration
+	var errText string
+	if _, err := fmt.Sscanf(string(out), "%d %d %d %d %q", &n, &elapsed, &p50, &p99, &errText); err != nil {
+		return result{}, fmt.Errorf("%s, %s client: thriftload printed %q: %v", s.name, client, out, err)
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	r := result{rps: float64(len(lat)) / elapsed.Seconds(), rss: s.rss()}
-	if n := len(lat); n > 0 {
-		r.p50, r.p99 = lat[n/2], lat[n*99/100]
+	if errText != "" {
+		return result{}, fmt.Errorf("%s, %s client: %s", s.name, client, errText)
+	}
+	r := result{rss: s.rss(), p50: p50, p99: p99}
+	if n > 0 && elapsed > 0 {
+		r.rps = float64(n) / elapsed.Seconds()
 		r.cpuPerRq = (s.cpu() - cpu0) / time.Duration(n)
 	}
 	return r, nil

@@ -24,7 +24,8 @@ func benchTimeout(o *options, b *builds, r *report) error {
 	}
 	runs := make([][]result, len(servers))
 	for round := 0; round < o.rounds; round++ {
-		for i, s := range servers {
+		for _, i := range order(round, len(servers)) {
+			s := servers[i]
 			res, err := wrk(o, s, "/", 0)
 			if err != nil {
 				return err

@@ -29,6 +29,7 @@ type Server struct {
 	Keepalive             time.Duration // keepalive: idle keep-alive timeout; 0 disables keep-alive
 	HeaderTimeout         time.Duration // header_timeout: time to read the request headers; 0 = none
 	ReadTimeout           time.Duration // read_timeout: time to read a whole request; 0 = none
+	WriteTimeout          time.Duration // write_timeout: time to write a response; 0 = none
 	AccessLog             bool          // access_log: log one line per request
 	CompilationCache      string        // compilation_cache: absolute directory; "" = off
 	DrainTime             time.Duration // drain_time: keep serving this long after a stop signal
@@ -134,6 +135,8 @@ var serverKeys = []Key{
 		func(s *Server) *time.Duration { return &s.HeaderTimeout }),
 	durationKey("read_timeout", "60 seconds", "time allowed to read a whole request, body included",
 		func(s *Server) *time.Duration { return &s.ReadTimeout }),
+	durationKey("write_timeout", "60 seconds", "time allowed to write a response (HTTP) or reply (Thrift) to a client that does not read; past it the connection is closed; the guest call does not count",
+		func(s *Server) *time.Duration { return &s.WriteTimeout }),
 	boolKey("access_log", "true", "log one INFO line per request",
 		func(s *Server) *bool { return &s.AccessLog }),
 	key("compilation_cache", "", "wazero compilation cache directory, relative to the INI file's, or `off`; default $XDG_CACHE_HOME/wasmserve or ~/.cache/wasmserve",

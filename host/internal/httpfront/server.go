@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,7 +37,17 @@ type Options struct {
 	Keepalive             time.Duration
 	HeaderTimeout         time.Duration
 	ReadTimeout           time.Duration
-	AccessLog             bool
+	// WriteTimeout bounds the writing of each response, from its first
+	// byte; 0 = none. The guest call is not counted: the instance is back
+	// in its pool before the response is written.
+	WriteTimeout time.Duration
+	// AccessLog logs one INFO record per request to AccessLogOutput
+	// (os.Stderr when nil) in AccessLogFormat ("text" or "json"), through
+	// a buffer written out at least every FlushInterval and at Shutdown
+	// and Close.
+	AccessLog       bool
+	AccessLogFormat string
+	AccessLogOutput io.Writer
 	// Debug adds X-Wasmserve-Worker and X-Wasmserve-Generation headers.
 	Debug    bool
 	Logger   *slog.Logger
@@ -64,6 +75,7 @@ type Server struct {
 	conns    listen.Tracker
 	lnMu     sync.Mutex
 	lns      []net.Listener
+	access   *accessLog // nil when the access log is off
 }
 
 // New returns a Server for opts.
@@ -73,6 +85,13 @@ func New(opts Options) *Server {
 		s.log = slog.Default()
 	}
 	s.bufs.New = func() any { return new(reqBuf) }
+	if opts.AccessLog {
+		out := opts.AccessLogOutput
+		if out == nil {
+			out = os.Stderr
+		}
+		s.access = newAccessLog(out, opts.AccessLogFormat)
+	}
 	maxHeader := 1 << 20
 	if opts.LimitRequestFields > 0 && opts.LimitRequestFieldSize > 0 {
 		maxHeader = opts.LimitRequestLine + (opts.LimitRequestFields+1)*(opts.LimitRequestFieldSize+2) + 4096
@@ -84,6 +103,9 @@ func New(opts Options) *Server {
 		IdleTimeout:       opts.Keepalive,
 		MaxHeaderBytes:    maxHeader,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		return context.WithValue(ctx, connKey{}, &connState{conn: c})
 	}
 	s.srv.ConnState = func(c net.Conn, st http.ConnState) {
 		if tc, ok := c.(*listen.Conn); ok {
@@ -137,13 +159,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		ln.Close()
 	}
 	s.lnMu.Unlock()
-	return s.conns.Wait(ctx)
+	err := s.conns.Wait(ctx)
+	if s.access != nil {
+		s.access.close()
+	}
+	return err
 }
 
 // Close closes the listeners and every connection at once.
 func (s *Server) Close() error {
 	err := s.srv.Close()
 	s.conns.CloseAll()
+	if s.access != nil {
+		s.access.close()
+	}
 	return err
 }
 
@@ -156,8 +185,21 @@ func (s *Server) Active() int { return s.conns.Active() }
 type reqBuf struct {
 	body    bytes.Buffer
 	headers []byte
+	req     abi.RequestInfo
+	trace   string
+	span    string
 	rw      countingWriter
 }
+
+// maxKeptBody is the largest body buffer kept for the next request; a
+// larger one is dropped after its request, so one large upload does not
+// stay resident.
+const maxKeptBody = 1 << 20
+
+// initialBodyGrow caps the buffer reserved for a body before any of it
+// arrives: the buffer then grows as bytes are read, so an announced
+// Content-Length alone reserves no more than this.
+const initialBodyGrow = 64 << 10
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
@@ -165,48 +207,55 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		o.RequestStarted()
 	}
 	buf := s.bufs.Get().(*reqBuf)
-	defer s.bufs.Put(buf)
 	buf.rw = countingWriter{ResponseWriter: w}
+	worker := s.serve(w, r, buf)
+	d := time.Since(start)
 	rw := &buf.rw
-	worker := 0
-	trace, span := traceIDs(r.Header)
-	defer func() {
-		d := time.Since(start)
-		if o := s.opts.Observer; o != nil {
-			o.RequestDone(r.Method, rw.status, d)
-		}
-		if s.opts.AccessLog {
-			args := []any{"method", r.Method, "path", r.URL.Path, "status", rw.status,
-				"bytes", rw.n, "duration", d, "worker", worker, "remote", r.RemoteAddr}
-			if trace != "" {
-				args = append(args, "trace", trace)
-			}
-			if span != "" {
-				args = append(args, "span", span)
-			}
-			s.log.Info("request", args...)
-		}
-	}()
+	if o := s.opts.Observer; o != nil {
+		o.RequestDone(r.Method, rw.status, d)
+	}
+	if s.access != nil {
+		s.access.record(start.Add(d), r.Method, r.URL.Path, rw.status, rw.n, d, worker, r.RemoteAddr, buf.trace, buf.span)
+	}
+	if buf.body.Cap() > maxKeptBody {
+		buf.body = bytes.Buffer{}
+	}
+	buf.req, buf.trace, buf.span = abi.RequestInfo{}, "", ""
+	buf.rw = countingWriter{}
+	s.bufs.Put(buf)
+}
+
+// serve answers r and returns the worker that ran the guest (0 if none).
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, buf *reqBuf) int {
+	rw := &buf.rw
 	if s.stopping.Load() {
 		w.Header().Set("Connection", "close")
 	}
-	if msg, status := s.checkLimits(r); status != 0 {
+	if len(r.TransferEncoding) > 0 {
+		// net/http drops a Content-Length sent with Transfer-Encoding
+		// before the handler sees it, so a request that had both cannot be
+		// told apart: every chunked request's connection is closed after
+		// its response (RFC 9112, section 6.3).
 		w.Header().Set("Connection", "close")
-		http.Error(rw, msg, status)
-		return
 	}
+	if msg, status := s.checkLimits(r); status != 0 {
+		s.fail(r, rw, msg, status)
+		return 0
+	}
+	buf.trace, buf.span = traceIDs(r.Header)
 	buf.body.Reset()
+	if r.ContentLength != 0 {
+		s.writeDeadline(r, w, time.Now()) // covers a 100 Continue sent when the body is read
+	}
 	if err := s.readBody(r, &buf.body); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			w.Header().Set("Connection", "close")
-			http.Error(rw, "request body exceeds max_request_body", http.StatusRequestEntityTooLarge)
-			return
+			s.fail(r, rw, "request body exceeds max_request_body", http.StatusRequestEntityTooLarge)
+			return 0
 		}
 		s.log.Debug("read request body", "remote", r.RemoteAddr, "error", err)
-		w.Header().Set("Connection", "close")
-		http.Error(rw, "cannot read request body", http.StatusBadRequest)
-		return
+		s.fail(r, rw, "cannot read request body", http.StatusBadRequest)
+		return 0
 	}
 	buf.headers = buf.headers[:0]
 	if r.Host != "" {
@@ -217,64 +266,109 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			buf.headers = abi.AppendField(buf.headers, k, v)
 		}
 	}
-	path := r.URL.EscapedPath()
-	req := abi.RequestInfo{
+	buf.req = abi.RequestInfo{
 		Kind:    abi.KindHTTP,
 		Method:  r.Method,
-		Path:    path,
+		Path:    r.URL.EscapedPath(),
 		Query:   r.URL.RawQuery,
 		Headers: buf.headers,
 		Body:    buf.body.Bytes(),
 		Remote:  r.RemoteAddr,
 	}
-	err := s.opts.Handler.Handle(r.Context(), &req, "", trace, func(wk int, resp abi.Response) {
-		worker = wk
-		s.writeResponse(rw, wk, resp)
-	})
+	// The instance is back in its pool before a byte is written.
+	resp, err := s.opts.Handler.Handle(r.Context(), &buf.req, buf.trace)
 	if err == nil {
-		return
+		worker := resp.Worker
+		s.writeResponse(r, rw, resp)
+		resp.Release()
+		return worker
 	}
 	var f *engine.Fault
+	if r.Context().Err() == nil {
+		s.writeDeadline(r, w, time.Now())
+	}
 	switch {
 	case errors.Is(err, pool.ErrOverloaded):
 		w.Header().Set("Retry-After", "1")
 		http.Error(rw, "server at max_concurrency, retry later", http.StatusServiceUnavailable)
 	case errors.As(err, &f):
-		worker = f.Worker
 		if f.Kind == engine.Timeout {
 			http.Error(rw, "guest exceeded request_timeout", http.StatusGatewayTimeout)
 		} else {
 			http.Error(rw, "guest failed: "+f.Kind.String(), http.StatusInternalServerError)
 		}
+		return f.Worker
 	case r.Context().Err() != nil:
 		rw.status = 499 // client went away while waiting; nothing to send
 	default:
 		s.log.Error("handle request", "error", err)
 		http.Error(rw, "internal server error", http.StatusInternalServerError)
 	}
+	return 0
 }
 
-func (s *Server) writeResponse(w *countingWriter, worker int, resp abi.Response) {
+// fail answers a request the front end refuses and closes its connection.
+func (s *Server) fail(r *http.Request, w *countingWriter, msg string, status int) {
+	w.Header().Set("Connection", "close")
+	s.writeDeadline(r, w.ResponseWriter, time.Now())
+	http.Error(w, msg, status)
+}
+
+// connKey is the context key of a connection's *connState.
+type connKey struct{}
+
+// connState is the front end's state of one connection, used by one
+// request at a time.
+type connState struct {
+	conn     net.Conn
+	deadline time.Time // write deadline set on conn; zero = none
+}
+
+// writeDeadline bounds the writes of the response about to be written, so
+// a client that does not read cannot hold the connection's goroutine and
+// buffers for longer than write_timeout. The deadline is set on the
+// connection only when the one already set leaves less than 90 % of
+// write_timeout: a busy keep-alive connection pays for one every few
+// seconds, not one per request.
+func (s *Server) writeDeadline(r *http.Request, w http.ResponseWriter, now time.Time) {
+	wt := s.opts.WriteTimeout
+	if wt <= 0 {
+		return
+	}
+	cs, _ := r.Context().Value(connKey{}).(*connState)
+	if cs == nil { // not from a connection of Serve (a test calling ServeHTTP)
+		_ = http.NewResponseController(w).SetWriteDeadline(now.Add(wt))
+		return
+	}
+	if cs.deadline.Sub(now) >= wt-wt/10 {
+		return
+	}
+	cs.deadline = now.Add(wt)
+	_ = cs.conn.SetWriteDeadline(cs.deadline)
+}
+
+func (s *Server) writeResponse(r *http.Request, w *countingWriter, resp *pool.Response) {
 	status := int(resp.Status)
 	if status < 100 || status > 999 {
-		s.log.Error("guest returned an invalid status", "status", status, "worker", worker)
+		s.log.Error("guest returned an invalid status", "status", status, "worker", resp.Worker)
+		s.writeDeadline(r, w.ResponseWriter, time.Now())
 		http.Error(w, "guest returned an invalid status", http.StatusInternalServerError)
 		return
 	}
 	h := w.Header()
 	_ = resp.Headers.Range(func(k, v []byte) bool {
-		key := string(k)
+		key := headerKey(k)
 		if http.CanonicalHeaderKey(key) == "Content-Length" {
 			return true
 		}
-		h[key] = append(h[key], string(v))
+		h[key] = append(h[key], headerValue(v))
 		return true
 	})
 	if len(resp.Body) >= 2048 { // net/http sets it for smaller bodies itself
 		h["Content-Length"] = []string{strconv.Itoa(len(resp.Body))}
 	}
 	if s.opts.Debug {
-		h.Set("X-Wasmserve-Worker", strconv.Itoa(worker))
+		h.Set("X-Wasmserve-Worker", strconv.Itoa(resp.Worker))
 		if s.opts.Generation != nil {
 			h.Set("X-Wasmserve-Generation", strconv.FormatInt(s.opts.Generation(), 10))
 		}
@@ -282,8 +376,41 @@ func (s *Server) writeResponse(w *countingWriter, worker int, resp abi.Response)
 	if s.stopping.Load() { // shutdown began while the guest ran
 		h.Set("Connection", "close")
 	}
+	s.writeDeadline(r, w.ResponseWriter, time.Now())
 	w.WriteHeader(status)
 	w.Write(resp.Body)
+}
+
+// headerKey returns k as a string, without allocating for the header
+// names guests send most.
+func headerKey(k []byte) string {
+	switch string(k) {
+	case "Content-Type":
+		return "Content-Type"
+	case "Cache-Control":
+		return "Cache-Control"
+	case "Location":
+		return "Location"
+	case "Set-Cookie":
+		return "Set-Cookie"
+	case "Content-Encoding":
+		return "Content-Encoding"
+	}
+	return string(k)
+}
+
+// headerValue returns v as a string, without allocating for a few
+// common content types.
+func headerValue(v []byte) string {
+	switch string(v) {
+	case "text/plain; charset=utf-8":
+		return "text/plain; charset=utf-8"
+	case "application/json":
+		return "application/json"
+	case "text/html; charset=utf-8":
+		return "text/html; charset=utf-8"
+	}
+	return string(v)
 }
 
 func (s *Server) checkLimits(r *http.Request) (string, int) {
@@ -303,6 +430,9 @@ func (s *Server) checkLimits(r *http.Request) (string, int) {
 	}
 	if r.Host != "" {
 		fields++
+		if l := s.opts.LimitRequestFieldSize; l > 0 && len("Host")+2+len(r.Host) > l {
+			return "header field Host exceeds limit_request_field_size", http.StatusRequestHeaderFieldsTooLarge
+		}
 	}
 	if l := s.opts.LimitRequestFields; l > 0 && fields > l {
 		return "request has more than limit_request_fields header fields", http.StatusRequestHeaderFieldsTooLarge
@@ -323,7 +453,9 @@ func (s *Server) readBody(r *http.Request, dst *bytes.Buffer) error {
 		body = http.MaxBytesReader(nil, r.Body, max)
 	}
 	if r.ContentLength > 0 {
-		dst.Grow(int(r.ContentLength))
+		// Reserve at most initialBodyGrow up front; the buffer grows as
+		// the bytes arrive, never to what the client merely announced.
+		dst.Grow(int(min(r.ContentLength, initialBodyGrow)))
 	}
 	_, err := dst.ReadFrom(body)
 	return err
@@ -337,13 +469,12 @@ func traceIDs(h http.Header) (trace, span string) {
 		return v, h.Get("X-Span")
 	}
 	if v := h.Get("Traceparent"); v != "" {
-		parts := strings.Split(v, "-")
-		if len(parts) >= 2 {
-			trace = parts[1]
+		_, rest, ok := strings.Cut(v, "-")
+		if !ok {
+			return "", ""
 		}
-		if len(parts) >= 3 {
-			span = parts[2]
-		}
+		trace, rest, _ = strings.Cut(rest, "-")
+		span, _, _ = strings.Cut(rest, "-")
 	}
 	return trace, span
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -73,6 +74,7 @@ func TestLimits(t *testing.T) {
 		{name: "long request line", path: "/" + strings.Repeat("a", 4100), want: 414},
 		{name: "too many headers", path: "/", header: manyHeaders, want: 431},
 		{name: "header too large", path: "/", header: http.Header{"X-Big": {strings.Repeat("b", 8200)}}, want: 431},
+		{name: "host too large", path: "/", header: http.Header{"Host": {strings.Repeat("h", 8200)}}, want: 431},
 		{name: "body too large", path: "/echo", body: make([]byte, 1<<20+1), want: 413},
 		{name: "body at limit", path: "/echo", body: make([]byte, 1<<20), want: 200},
 	}
@@ -82,6 +84,9 @@ func TestLimits(t *testing.T) {
 			req, _ := http.NewRequest("POST", url+c.path, bytes.NewReader(c.body))
 			for k, v := range c.header {
 				req.Header[k] = v
+			}
+			if h := c.header.Get("Host"); h != "" {
+				req.Host = h
 			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
@@ -141,5 +146,72 @@ func TestShuttingDownClosesConnections(t *testing.T) {
 		if resp.StatusCode != 200 || resp.Close != shutting {
 			t.Fatalf("shutting down %v: status %d, Connection: close %v", shutting, resp.StatusCode, resp.Close)
 		}
+	}
+}
+
+// A request with both Content-Length and Transfer-Encoding is answered,
+// and its connection closed (RFC 9112, section 6.3): a request pipelined
+// after it on the same connection is not served.
+func TestContentLengthWithTransferEncodingCloses(t *testing.T) {
+	t.Parallel()
+	url, _ := serve(t, defaults())
+	c, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	_, err = io.WriteString(c, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"+
+		"4\r\nabcd\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := io.ReadAll(c) // ends when the server closes the connection
+	if err != nil {
+		t.Fatalf("read: %v (the connection was not closed)", err)
+	}
+	if n := strings.Count(string(all), "HTTP/1.1 "); n != 1 || !strings.Contains(string(all), "Connection: close") {
+		t.Fatalf("got %d responses, want exactly one with Connection: close:\n%s", n, all)
+	}
+}
+
+// connObserver reports connections the server closed.
+type connObserver struct{ closed chan struct{} }
+
+func (connObserver) RequestStarted()                        {}
+func (connObserver) RequestDone(string, int, time.Duration) {}
+func (o connObserver) ConnState(_ net.Conn, st http.ConnState) {
+	if st == http.StateClosed {
+		o.closed <- struct{}{}
+	}
+}
+
+// A response the client does not read is abandoned after write_timeout:
+// the server closes the connection.
+func TestWriteTimeoutClosesStuckConnection(t *testing.T) {
+	t.Parallel()
+	opts := defaults()
+	opts.MaxRequestBody = 16 << 20
+	opts.WriteTimeout = 500 * time.Millisecond
+	obs := connObserver{closed: make(chan struct{}, 1)}
+	opts.Observer = obs
+	url, _ := serve(t, opts)
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	c, err := d.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	body := bytes.Repeat([]byte("x"), 9<<20) // more than the socket buffers hold
+	fmt.Fprintf(c, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n", len(body))
+	if _, err := c.Write(body); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-obs.closed:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the server kept a connection whose client does not read past write_timeout")
 	}
 }

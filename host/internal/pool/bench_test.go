@@ -32,13 +32,15 @@ func BenchmarkHandle(b *testing.B) {
 			req := &abi.RequestInfo{Kind: abi.KindHTTP, Method: "GET", Path: g.path, Remote: "127.0.0.1:5555",
 				Headers: abi.AppendField(abi.AppendField(nil, "Host", "127.0.0.1:9090"), "User-Agent", "wrk")}
 			n := 0
-			write := func(_ int, r abi.Response) { n += len(r.Body) }
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if err := p.Handle(ctx, req, "GET /", "", write); err != nil {
+				resp, err := p.Handle(ctx, req, "")
+				if err != nil {
 					b.Fatal(err)
 				}
+				n += len(resp.Body)
+				resp.Release()
 			}
 		})
 	}

@@ -11,7 +11,9 @@ import (
 // Handler runs requests through guests; front ends depend on it. *Pool and
 // *Current implement it.
 type Handler interface {
-	Handle(ctx context.Context, req *abi.RequestInfo, what, trace string, write func(worker int, resp abi.Response)) error
+	// Handle runs req and returns the guest's response, with the instance
+	// already back in its pool; see Pool.Handle.
+	Handle(ctx context.Context, req *abi.RequestInfo, trace string) (*Response, error)
 }
 
 var (
@@ -40,12 +42,12 @@ func (c *Current) Swap(p *Pool) *Pool { return c.p.Swap(p) }
 
 // Handle runs req on the current pool. A request that raced with a swap
 // and met the closed old pool is retried on the new one.
-func (c *Current) Handle(ctx context.Context, req *abi.RequestInfo, what, trace string, write func(int, abi.Response)) error {
+func (c *Current) Handle(ctx context.Context, req *abi.RequestInfo, trace string) (*Response, error) {
 	for {
 		p := c.p.Load()
-		err := p.Handle(ctx, req, what, trace, write)
+		resp, err := p.Handle(ctx, req, trace)
 		if !errors.Is(err, ErrClosed) || c.p.Load() == p {
-			return err
+			return resp, err
 		}
 	}
 }

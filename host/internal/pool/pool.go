@@ -1,5 +1,6 @@
 // Package pool keeps a fixed number of guest instances ready and lends one
-// to each request, pinned to it from start to response.
+// to each request for the guest call only: the response is copied into a
+// host buffer and the instance given back before the front end writes it.
 //
 // A Pool admits at most MaxConcurrency requests at once (waiting for an
 // instance counts); the rest are refused at once with ErrOverloaded. A
@@ -66,22 +67,35 @@ type Observer interface {
 }
 
 // Pool lends instances of one module. Its methods are safe for concurrent
-// use.
+// use. A request takes no pool-wide lock: instances pass through a
+// channel, and each worker slot has its own small lock for diagnostics.
 type Pool struct {
 	mod      *engine.Module
 	opts     Options
 	log      *slog.Logger
-	idle     chan *engine.Instance
+	idle     chan *engine.Instance // never closed; Close drains it
+	slots    []slot                // by worker ID - 1
 	admitted atomic.Int64
-	mu       sync.Mutex // guards busy, closed, live
-	busy     map[int]Busy
-	closed   bool
-	live     int
-	drained  chan struct{}  // closed when live drops to 0 after Close
-	done     chan struct{}  // closed by Close
-	wg       sync.WaitGroup // replacement goroutines
-	limits   map[*engine.Instance]int
+	closed   atomic.Bool
+	done     chan struct{} // closed by Close
 	ctx      context.Context
+
+	mu      sync.Mutex    // guards live
+	live    int           // instances alive or being replaced
+	drained chan struct{} // closed when live drops to 0 after Close
+}
+
+// slot is one worker's state. Its lock is taken by the request using the
+// worker and by BusyList, never pool-wide.
+type slot struct {
+	mu     sync.Mutex
+	since  time.Time // zero while idle
+	kind   abi.Kind
+	method string
+	path   string
+	// limit is the max_requests limit of the slot's current instance; it
+	// is written while no request uses the slot.
+	limit int
 }
 
 // Busy describes an instance serving a request, for diagnostics.
@@ -89,7 +103,6 @@ type Busy struct {
 	Worker int
 	What   string // e.g. "GET /spin" or "thrift echo"
 	Since  time.Time
-	req    *abi.RequestInfo
 }
 
 // New instantiates opts.Workers instances of mod and returns the pool. It
@@ -105,14 +118,14 @@ func New(ctx context.Context, mod *engine.Module, opts Options) (*Pool, error) {
 		opts.Logger = slog.Default()
 	}
 	p := &Pool{
-		mod:    mod,
-		opts:   opts,
-		log:    opts.Logger,
-		idle:   make(chan *engine.Instance, opts.Workers),
-		busy:   map[int]Busy{},
-		limits: map[*engine.Instance]int{},
-		done:   make(chan struct{}),
-		ctx:    context.WithoutCancel(ctx),
+		mod:     mod,
+		opts:    opts,
+		log:     opts.Logger,
+		idle:    make(chan *engine.Instance, opts.Workers),
+		slots:   make([]slot, opts.Workers),
+		done:    make(chan struct{}),
+		drained: make(chan struct{}),
+		ctx:     context.WithoutCancel(ctx),
 	}
 	type result struct {
 		inst *engine.Instance
@@ -156,9 +169,7 @@ func (p *Pool) instantiate(id int) (*engine.Instance, error) {
 		if p.opts.MaxRequestsJitter > 0 {
 			limit += rand.IntN(p.opts.MaxRequestsJitter + 1)
 		}
-		p.mu.Lock()
-		p.limits[inst] = limit
-		p.mu.Unlock()
+		p.slots[id-1].limit = limit
 	}
 	return inst, nil
 }
@@ -170,55 +181,84 @@ func (p *Pool) Module() *engine.Module { return p.mod }
 func (p *Pool) Workers() int { return p.opts.Workers }
 
 // Handle lends an instance to req, waiting while none is idle, runs the
-// guest and passes its response to write while the instance is still
-// pinned (the response aliases guest memory). It returns ErrOverloaded at
-// once when MaxConcurrency requests are in, ErrClosed on a closed pool,
-// ctx.Err() if ctx ends while waiting, or the *engine.Fault of the call
-// (after which the instance has been replaced). what describes the request
-// for diagnostics ("" derives it from req when needed); trace is its trace
-// id, if any.
-func (p *Pool) Handle(ctx context.Context, req *abi.RequestInfo, what, trace string, write func(worker int, resp abi.Response)) error {
+// guest, copies its response out of guest memory and returns the instance
+// to the pool before it returns: no socket I/O ever happens while an
+// instance is lent. The caller writes the response and then calls its
+// Release.
+//
+// Handle returns ErrOverloaded at once when MaxConcurrency requests are in,
+// ErrClosed on a closed pool, ctx.Err() if ctx ends while waiting, or the
+// *engine.Fault of the call (after which the instance has been replaced).
+// trace is the request's trace id, if any. A panic while the instance is
+// lent replaces the instance before it propagates, so the pool never
+// shrinks.
+func (p *Pool) Handle(ctx context.Context, req *abi.RequestInfo, trace string) (*Response, error) {
 	if p.admitted.Add(1) > int64(p.opts.MaxConcurrency) {
 		p.admitted.Add(-1)
-		return ErrOverloaded
+		return nil, ErrOverloaded
 	}
 	defer p.admitted.Add(-1)
 	var inst *engine.Instance
 	select {
 	case inst = <-p.idle:
 	case <-p.done:
-		return ErrClosed
+		return nil, ErrClosed
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
-	if inst == nil { // closed
-		return ErrClosed
+	if p.closed.Load() { // Close began while this request waited
+		p.retire(inst)
+		return nil, ErrClosed
 	}
-	since := time.Now()
-	p.mu.Lock()
-	p.busy[inst.ID] = Busy{Worker: inst.ID, What: what, Since: since, req: req}
-	p.mu.Unlock()
 	timeout := p.opts.Timeout
 	if d, ok := ctx.Value(timeoutKey{}).(time.Duration); ok && timeout > 0 && d < timeout {
 		timeout = d
 	}
+	return p.serve(inst, req, trace, timeout)
+}
+
+// serve runs req on inst, which the caller has taken from the pool, and
+// gives inst back, also when something panics.
+func (p *Pool) serve(inst *engine.Instance, req *abi.RequestInfo, trace string, timeout time.Duration) (resp *Response, err error) {
+	s := &p.slots[inst.ID-1]
+	since := time.Now()
+	s.mu.Lock()
+	s.since, s.kind, s.method, s.path = since, req.Kind, req.Method, req.Path
+	s.mu.Unlock()
+	given := false
+	defer func() {
+		if given {
+			return
+		}
+		// A panic while the instance was lent: its state is unknown, so it
+		// is replaced rather than reused, and the panic goes on.
+		s.idle()
+		p.log.Error("panic while serving a request; replacing instance", "worker", inst.ID)
+		p.replace(inst)
+	}()
 	call := engine.Call{Request: req, Timeout: timeout, Trace: trace}
-	resp, err := inst.Handle(&call)
+	r, err := inst.Handle(&call)
+	d := time.Since(since)
+	s.idle()
 	if p.opts.Observer != nil {
 		var mem uint32
 		if err == nil {
 			mem = inst.MemoryBytes()
 		}
-		p.opts.Observer.GuestCall(time.Since(since), inst.ID, mem, req)
+		p.opts.Observer.GuestCall(d, inst.ID, mem, req)
 	}
 	if err == nil {
-		write(inst.ID, resp)
+		resp = newResponse(inst.ID, r)
 	}
-	p.mu.Lock()
-	delete(p.busy, inst.ID)
-	p.mu.Unlock()
+	given = true
 	p.release(inst, err)
-	return err
+	return resp, err
+}
+
+func (s *slot) idle() {
+	s.mu.Lock()
+	s.since, s.method, s.path = time.Time{}, "", ""
+	s.mu.Unlock()
 }
 
 type timeoutKey struct{}
@@ -231,107 +271,95 @@ func WithTimeout(ctx context.Context, d time.Duration) context.Context {
 	return context.WithValue(ctx, timeoutKey{}, d)
 }
 
-// describe names a request for diagnostics: "GET /path" or "thrift name".
-func describe(r *abi.RequestInfo) string {
-	if r.Kind == abi.KindThrift {
-		return "thrift " + r.Method
-	}
-	return r.Method + " " + r.Path
-}
-
 // release returns inst to the pool, or replaces it after a fault, when it
 // reached max_requests, or under per-request isolation.
 func (p *Pool) release(inst *engine.Instance, err error) {
-	var f *engine.Fault
 	switch {
-	case errors.As(err, &f):
-		p.log.Error("guest fault; replacing instance", "worker", inst.ID, "kind", f.Kind.String(), "error", f.Err, "message", f.Message)
-		if p.opts.Observer != nil {
-			p.opts.Observer.Fault(f.Kind)
-		}
+	case err != nil:
+		p.fault(inst, err)
 	case p.opts.Isolation == PerRequest:
-	case p.recycleDue(inst):
+	case p.opts.MaxRequests > 0 && inst.Requests >= p.slots[inst.ID-1].limit:
 		p.log.Info("recycling instance after max_requests", "worker", inst.ID, "requests", inst.Requests)
 		if p.opts.Observer != nil {
 			p.opts.Observer.Recycled()
 		}
 	default:
-		p.mu.Lock()
-		if !p.closed { // never blocks: the channel holds every instance
+		if !p.closed.Load() {
+			// Never blocks: the channel holds every instance. Should Close
+			// begin now, it takes the instance back from the channel.
 			p.idle <- inst
-			p.mu.Unlock()
 			return
 		}
-		p.mu.Unlock()
+		p.retire(inst)
+		return
 	}
 	p.replace(inst)
 }
 
-func (p *Pool) recycleDue(inst *engine.Instance) bool {
-	if p.opts.MaxRequests <= 0 {
-		return false
+// fault reports the failed call of inst.
+func (p *Pool) fault(inst *engine.Instance, err error) {
+	var f *engine.Fault
+	if !errors.As(err, &f) {
+		p.log.Error("guest call failed; replacing instance", "worker", inst.ID, "error", err)
+		return
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return inst.Requests >= p.limits[inst]
+	p.log.Error("guest fault; replacing instance", "worker", inst.ID, "kind", f.Kind.String(), "error", f.Err, "message", f.Message)
+	if p.opts.Observer != nil {
+		p.opts.Observer.Fault(f.Kind)
+	}
 }
 
-// replace closes inst and, unless the pool is closed, creates its
-// replacement in the background, retrying with backoff on failure.
-func (p *Pool) replace(inst *engine.Instance) {
-	p.mu.Lock()
-	delete(p.limits, inst)
-	closed := p.closed
-	if closed {
-		p.live--
-		if p.live == 0 {
-			close(p.drained)
-		}
-	} else {
-		p.wg.Add(1)
-	}
-	p.mu.Unlock()
+// retire closes inst for good, after Close began.
+func (p *Pool) retire(inst *engine.Instance) {
 	if err := inst.Close(p.ctx); err != nil {
 		p.log.Warn("close instance", "worker", inst.ID, "error", err)
 	}
-	if closed {
+	p.gone()
+}
+
+// gone counts an instance that will not come back.
+func (p *Pool) gone() {
+	p.mu.Lock()
+	p.live--
+	if p.live == 0 {
+		close(p.drained)
+	}
+	p.mu.Unlock()
+}
+
+// replace closes inst and, unless the pool is closed, creates its
+// replacement in the background, retrying with backoff on failure until
+// it succeeds or the pool is closed.
+func (p *Pool) replace(inst *engine.Instance) {
+	if p.closed.Load() {
+		p.retire(inst)
 		return
 	}
+	if err := inst.Close(p.ctx); err != nil {
+		p.log.Warn("close instance", "worker", inst.ID, "error", err)
+	}
 	go func() {
-		defer p.wg.Done()
 		backoff := 10 * time.Millisecond
 		for {
 			n, err := p.instantiate(inst.ID)
 			if err == nil {
-				p.mu.Lock()
-				if !p.closed {
+				if !p.closed.Load() {
 					p.idle <- n
-					p.mu.Unlock()
 					return
 				}
-				p.live--
-				if p.live == 0 {
-					close(p.drained)
-				}
-				p.mu.Unlock()
-				n.Close(p.ctx)
+				p.retire(n)
 				return
 			}
 			p.log.Error("replace instance", "worker", inst.ID, "error", err)
-			time.Sleep(backoff)
-			backoff = min(2*backoff, 5*time.Second)
-			p.mu.Lock()
-			closed := p.closed
-			if closed {
-				p.live--
-				if p.live == 0 {
-					close(p.drained)
-				}
-			}
-			p.mu.Unlock()
-			if closed {
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-p.done:
+				t.Stop()
+				p.gone()
 				return
 			}
+			backoff = min(2*backoff, 5*time.Second)
 		}
 	}()
 }
@@ -343,42 +371,47 @@ type Stats struct {
 
 // Stats returns a snapshot of the pool's state.
 func (p *Pool) Stats() Stats {
-	p.mu.Lock()
-	busy := len(p.busy)
-	p.mu.Unlock()
+	busy := 0
+	for i := range p.slots {
+		s := &p.slots[i]
+		s.mu.Lock()
+		if !s.since.IsZero() {
+			busy++
+		}
+		s.mu.Unlock()
+	}
 	return Stats{Workers: p.opts.Workers, Idle: len(p.idle), Busy: busy, Admitted: int(p.admitted.Load())}
 }
 
-// BusyList returns the instances serving requests right now.
+// BusyList returns the instances running a guest call right now.
 func (p *Pool) BusyList() []Busy {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make([]Busy, 0, len(p.busy))
-	for _, b := range p.busy {
-		if b.What == "" {
-			b.What = describe(b.req)
+	var out []Busy
+	for i := range p.slots {
+		s := &p.slots[i]
+		s.mu.Lock()
+		if !s.since.IsZero() {
+			what := s.method + " " + s.path
+			if s.kind == abi.KindThrift {
+				what = "thrift " + s.method
+			}
+			out = append(out, Busy{Worker: i + 1, What: what, Since: s.since})
 		}
-		b.req = nil
-		out = append(out, b)
+		s.mu.Unlock()
 	}
 	return out
 }
 
-// Close stops lending instances, waits until requests in flight finish or
-// ctx is done, then closes every instance and the module's runtime. Handle
-// calls waiting for an instance get ErrClosed.
+// Close stops lending instances and waits until requests in flight finish
+// and replacements under way end, or ctx is done; then it closes every
+// instance and the module's runtime. Handle calls waiting for an instance
+// get ErrClosed. It returns ctx's error if ctx ended first.
 func (p *Pool) Close(ctx context.Context) error {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
+	if !p.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	p.closed = true
-	p.drained = make(chan struct{})
 	close(p.done)
-	p.mu.Unlock()
-	p.wg.Wait() // replacements finish or give up
-	// Take back every idle instance; busy ones come back through release.
+	// Take back every idle instance; busy ones come back through release,
+	// replacements under way through retire or gone.
 	for {
 		p.mu.Lock()
 		live := p.live
@@ -388,22 +421,13 @@ func (p *Pool) Close(ctx context.Context) error {
 		}
 		select {
 		case inst := <-p.idle:
-			inst.Close(ctx)
-			p.mu.Lock()
-			p.live--
-			if p.live == 0 {
-				close(p.drained)
-			}
-			p.mu.Unlock()
+			p.retire(inst)
 			continue
 		case <-p.drained:
 		case <-ctx.Done():
 		}
 		break
 	}
-	p.mu.Lock()
-	close(p.idle)
-	p.mu.Unlock()
 	if err := p.mod.Close(ctx); err != nil {
 		return fmt.Errorf("close module %s: %w", p.mod.Path(), err)
 	}

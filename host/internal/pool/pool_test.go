@@ -51,11 +51,25 @@ func get(path string) *abi.RequestInfo {
 
 func count(t *testing.T, p pool.Handler, path string) (int, error) {
 	t.Helper()
-	n := -1
-	err := p.Handle(context.Background(), get(path), "GET "+path, "", func(_ int, r abi.Response) {
-		n = int(r.Body[0]) | int(r.Body[1])<<8
-	})
-	return n, err
+	resp, err := p.Handle(context.Background(), get(path), "")
+	if err != nil {
+		return -1, err
+	}
+	defer resp.Release()
+	return int(resp.Body[0]) | int(resp.Body[1])<<8, nil
+}
+
+// hook is an Observer whose GuestCall runs a test's function while the
+// instance is still lent, to hold it or to panic there.
+type hook struct{ guestCall func(worker int) }
+
+func (hook) Instantiated(time.Duration, error) {}
+func (hook) Fault(engine.FaultKind)            {}
+func (hook) Recycled()                         {}
+func (h hook) GuestCall(_ time.Duration, worker int, _ uint32, _ *abi.RequestInfo) {
+	if h.guestCall != nil {
+		h.guestCall(worker)
+	}
 }
 
 // waitIdle waits until the pool has n idle instances.
@@ -127,9 +141,12 @@ func TestMaxRequestsRecycles(t *testing.T) {
 
 func TestOverloadedBeyondMaxConcurrency(t *testing.T) {
 	t.Parallel()
-	p := newPool(t, pool.Options{Workers: 2, MaxConcurrency: 4})
 	release := make(chan struct{})
 	var started, wg sync.WaitGroup
+	p := newPool(t, pool.Options{Workers: 2, MaxConcurrency: 4, Observer: hook{func(int) {
+		started.Done()
+		<-release
+	}}})
 	var ok atomic.Int32
 	started.Add(2)
 	// Two requests hold both instances; two more wait for them.
@@ -137,11 +154,9 @@ func TestOverloadedBeyondMaxConcurrency(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := p.Handle(context.Background(), get("/"), "GET /", "", func(int, abi.Response) {
-				started.Done()
-				<-release
-			})
+			resp, err := p.Handle(context.Background(), get("/"), "")
 			if err == nil {
+				resp.Release()
 				ok.Add(1)
 			}
 		}()
@@ -156,7 +171,7 @@ func TestOverloadedBeyondMaxConcurrency(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if _, err := count(t, p, "/"); !errors.Is(err, pool.ErrOverloaded) {
+	if _, err := p.Handle(context.Background(), get("/"), ""); !errors.Is(err, pool.ErrOverloaded) {
 		t.Fatalf("fifth request: %v, want ErrOverloaded", err)
 	}
 	started.Add(2)
@@ -202,21 +217,24 @@ func TestHammer(t *testing.T) {
 
 func TestCloseWaitsForInFlight(t *testing.T) {
 	t.Parallel()
-	p := newPool(t, pool.Options{Workers: 1, MaxConcurrency: 4})
 	inside := make(chan struct{})
 	release := make(chan struct{})
+	var once sync.Once
+	p := newPool(t, pool.Options{Workers: 1, MaxConcurrency: 4, Observer: hook{func(int) {
+		once.Do(func() { close(inside) })
+		<-release
+	}}})
 	done := make(chan error)
 	go func() {
-		done <- p.Handle(context.Background(), get("/"), "GET /", "", func(int, abi.Response) {
-			close(inside)
-			<-release
-		})
+		resp, err := p.Handle(context.Background(), get("/"), "")
+		resp.Release()
+		done <- err
 	}()
 	<-inside
 	defer close(release)
 	closed := make(chan struct{})
 	go func() { p.Close(context.Background()); close(closed) }()
-	if _, err := count(t, p, "/"); !errors.Is(err, pool.ErrClosed) {
+	if _, err := p.Handle(context.Background(), get("/"), ""); !errors.Is(err, pool.ErrClosed) {
 		t.Fatalf("request on closing pool: %v, want ErrClosed", err)
 	}
 	select {
@@ -244,5 +262,83 @@ func TestCurrentSwap(t *testing.T) {
 	old.Close(context.Background())
 	if n, err := count(t, c, "/"); err != nil || n != 1 {
 		t.Fatalf("after swap: counter %d, %v; want the new pool's first request", n, err)
+	}
+}
+
+// A panic while an instance is lent (here in the observer, between the
+// guest call and the instance's return) replaces the instance: the pool
+// keeps its size and serves as many requests at once as before.
+func TestPanicDoesNotShrinkPool(t *testing.T) {
+	t.Parallel()
+	var panics atomic.Int32
+	panics.Store(2)
+	var inside sync.WaitGroup // after the panics: both requests in a guest call at once
+	inside.Add(2)
+	p := newPool(t, pool.Options{Workers: 2, Observer: hook{func(int) {
+		if panics.Add(-1) >= 0 {
+			panic("observer failure")
+		}
+		inside.Done()
+		inside.Wait()
+	}}})
+	for i := 0; i < 2; i++ {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Fatal("Handle did not let the panic through")
+				}
+			}()
+			p.Handle(context.Background(), get("/"), "")
+		}()
+	}
+	waitIdle(t, p, 2)
+	if st := p.Stats(); st.Busy != 0 || st.Admitted != 0 {
+		t.Fatalf("after the panics: %+v, want nothing busy or admitted", st)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := count(t, p, "/"); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait() // returns only if both workers served at once
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Close(ctx); err != nil {
+		t.Fatalf("Close after panics: %v (an instance was lost)", err)
+	}
+}
+
+// Close returns without waiting out the backoff of a replacement that
+// keeps failing.
+func TestCloseStopsFailingReplacement(t *testing.T) {
+	t.Parallel()
+	p := newPool(t, pool.Options{Workers: 1})
+	// Closing the module makes every new instance fail, so the trapped
+	// instance's replacement retries with backoff.
+	if err := p.Module().Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := count(t, p, "/trap"); err == nil {
+		t.Fatal("trap on a closed module answered")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Close(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			t.Logf("Close: %v", err)
+		}
+		if ctx.Err() != nil {
+			t.Fatal("Close waited for its context to end")
+		}
+	case <-ctx.Done():
+		t.Fatal("Close did not return")
 	}
 }

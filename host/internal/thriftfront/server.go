@@ -307,14 +307,16 @@ func (s *Server) call(ctx context.Context, trans *thrift.THeaderTransport, m *me
 	var reply []byte
 	var replyHeaders [][2]string
 	status := uint32(0)
-	err := s.opts.Handler.Handle(ctx, &req, "", trace, func(_ int, resp abi.Response) {
+	resp, err := s.opts.Handler.Handle(ctx, &req, trace)
+	if err == nil {
 		status = resp.Status
 		reply = append(reply, resp.Body...)
 		_ = resp.Headers.Range(func(k, v []byte) bool {
 			replyHeaders = append(replyHeaders, [2]string{string(k), string(v)})
 			return true
 		})
-	})
+		resp.Release()
+	}
 	success, excType := err == nil && (status == 0 || status == 200), ""
 	if success && len(reply) > 0 {
 		if _, typ, _, perr := peekType(reply, m.proto); perr == nil && typ == thrift.EXCEPTION {
