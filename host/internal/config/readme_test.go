@@ -10,7 +10,7 @@ import (
 
 func TestREADMEDocumentsEveryKey(t *testing.T) {
 	t.Parallel()
-	readme, err := os.ReadFile("../../README.md")
+	readme, err := os.ReadFile("../../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
