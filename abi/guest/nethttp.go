@@ -21,11 +21,14 @@ import (
 // it: Method, URL (Path, RawPath, RawQuery), RequestURI, Proto HTTP/1.1,
 // Host (not in Header), Header, ContentLength, Body (complete, already
 // read by the host) and RemoteAddr. Its strings are the handler's to keep:
-// they are copied from the request record, once per request.
+// they are copied from the request record, once per request. The
+// *http.Request, its URL, Header and Body, and the ResponseWriter and its
+// Header are reused by the next request, as a net/http server reuses its
+// buffers: a handler must not keep them after it returns.
 //
 // The http.ResponseWriter buffers the response; the host sends it when the
 // handler returns and sets Content-Length itself. WriteHeader with an
-// informational status (1xx) is ignored, as the host sends none; Flush
+// informational status (1xx but 101) is ignored, as the host sends none; Flush
 // (http.Flusher) does nothing. There are no deadlines or hijacking, and the
 // request's context is never cancelled.
 //
@@ -35,9 +38,10 @@ import (
 func HandleHTTP(h http.Handler) {
 	RegisterRaw(abi.KindHTTP, func(r *abi.Request, out []byte) []byte {
 		req := newHTTPRequest(r)
-		w := &netWriter{header: make(http.Header, 4), body: netBody[:0]}
+		w := &netResp
+		clear(w.header)
+		w.status, w.body = 0, w.body[:0]
 		h.ServeHTTP(w, req)
-		netBody = w.body
 		if w.status == 0 {
 			w.status = http.StatusOK
 		}
@@ -53,7 +57,15 @@ func HandleHTTP(h http.Handler) {
 	})
 }
 
-var netBody, netFields []byte
+var (
+	netReq    http.Request
+	netURL    url.URL
+	netHeader = make(http.Header, 16)
+	netValues []string
+	netBody   netReqBody
+	netResp   = netWriter{header: make(http.Header, 8)}
+	netFields []byte
+)
 
 // newHTTPRequest builds an *http.Request from a request record. Its
 // strings are sub-strings of one copy of the record.
@@ -68,7 +80,8 @@ func newHTTPRequest(r *abi.Request) *http.Request {
 		return rec[off : off+uintptr(len(b))]
 	}
 	path, query := sub(r.Path), sub(r.Query)
-	u := &url.URL{RawQuery: query}
+	u := &netURL
+	*u = url.URL{RawQuery: query}
 	if p, err := url.PathUnescape(path); err == nil {
 		u.Path = p
 		if p != path {
@@ -81,13 +94,17 @@ func newHTTPRequest(r *abi.Request) *http.Request {
 	if query != "" {
 		uri = path + "?" + query
 	}
-	req := &http.Request{
+	clear(netHeader)
+	clear(netValues)
+	netValues = netValues[:0]
+	req := &netReq
+	*req = http.Request{
 		Method:     sub(r.Method),
 		URL:        u,
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
-		Header:     make(http.Header, 8),
+		Header:     netHeader,
 		RequestURI: uri,
 		RemoteAddr: sub(r.Remote),
 	}
@@ -97,21 +114,28 @@ func newHTTPRequest(r *abi.Request) *http.Request {
 			req.Host = sub(v)
 			return true
 		}
-		req.Header[name] = append(req.Header[name], sub(v))
+		if vs, ok := req.Header[name]; ok {
+			req.Header[name] = append(vs, sub(v))
+			return true
+		}
+		// One backing array holds the first value of every name.
+		netValues = append(netValues, sub(v))
+		req.Header[name] = netValues[len(netValues)-1 : len(netValues) : len(netValues)]
 		return true
 	})
 	if len(r.Body) > 0 {
 		req.ContentLength = int64(len(r.Body))
-		req.Body = &netReqBody{Reader: strings.NewReader(sub(r.Body))}
+		netBody.Reset(sub(r.Body))
+		req.Body = &netBody
 	} else {
 		req.Body = http.NoBody
 	}
 	return req
 }
 
-type netReqBody struct{ *strings.Reader }
+type netReqBody struct{ strings.Reader }
 
-func (netReqBody) Close() error { return nil }
+func (*netReqBody) Close() error { return nil }
 
 // netWriter is the http.ResponseWriter of HandleHTTP.
 type netWriter struct {
@@ -130,8 +154,13 @@ func (w *netWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// WriteHeader sets the status of the response. As in net/http, an
+// informational status other than 101 does not end the header (the host
+// sends no informational responses, so it is dropped); a status the host
+// does not accept (outside 200–999, 101 included) fails the request as
+// bad_response.
 func (w *netWriter) WriteHeader(status int) {
-	if w.status != 0 || (status >= 100 && status < 200) {
+	if w.status != 0 || (status >= 100 && status < 200 && status != http.StatusSwitchingProtocols) {
 		return
 	}
 	w.status = status

@@ -94,7 +94,9 @@ var behaviours = []behaviour{
 	{"status_invalid", func(t *testing.T, s *server) {
 		// ABI.md: an HTTP status outside 200–999, informational ones
 		// included, is a bad_response fault answered with 500.
-		for _, code := range []string{"1000", "99", "101", "103"} {
+		// (103 and other informational codes are exercised by the engine
+		// tests: a net/http handler's WriteHeader(103) is not final.)
+		for _, code := range []string{"1000", "99", "101"} {
 			s.get(t, "/status/"+code).want(t, 500, "guest failed: bad_response\n")
 			s.logs.waitFor(t, func(r logRecord) bool {
 				return r.Msg == "guest fault; replacing instance" && r.Kind == "bad_response" &&
