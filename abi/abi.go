@@ -20,7 +20,9 @@ const ModuleName = "wasmserve"
 const (
 	// ImportRequestRead has the signature (buf_ptr, buf_len i32) -> i32. It
 	// copies the current request record (see RequestHeaderSize) into guest
-	// memory, at most buf_len bytes, and returns the record's full length.
+	// memory, at most buf_len bytes, and returns the record's full length
+	// (0 outside a request). The whole range [buf_ptr, buf_ptr+buf_len) must
+	// lie inside memory, however short the record: otherwise the call traps.
 	ImportRequestRead = "request_read"
 	// ImportConfigGet has the signature (key_ptr, key_len, buf_ptr, buf_len
 	// i32) -> i32. It copies the app config value for key into the buffer
@@ -56,7 +58,8 @@ const (
 	ExportInit = "wasmserve_init"
 	// ExportHandle (required) has the signature (request_len i32) -> i64.
 	// The host calls it once per request. The result packs the address and
-	// length of the response record: address<<32 | length.
+	// length of the response record: address<<32 | length, read as unsigned
+	// (see UnpackResult).
 	ExportHandle = "wasmserve_handle"
 	// ExportMemory (required) is the guest's linear memory.
 	ExportMemory = "memory"

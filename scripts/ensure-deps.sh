@@ -16,6 +16,7 @@ need=(
   wrk:wrk
   /usr/bin/rustc:rustc
   /usr/lib/rustlib/wasm32-wasi/lib:libstd-rust-dev-wasm32
+  /usr/bin/cargo:cargo
   npm:npm
   systemd-socket-activate:systemd
   curl:curl

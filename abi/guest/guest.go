@@ -26,13 +26,15 @@ import (
 type RawHandler func(req *abi.Request, w []byte) []byte
 
 var (
-	raw      [3]RawHandler
-	initFns  []func() error
-	reqBuf   []byte
-	curReq   abi.Request
-	respBuf  []byte
-	inited   bool
-	initFail bool
+	raw     [3]RawHandler
+	initFns []func() error
+	reqBuf  []byte
+	// curRecord is the current request record, aliasing reqBuf.
+	curRecord []byte
+	curReq    abi.Request
+	respBuf   []byte
+	inited    bool
+	initFail  bool
 )
 
 // RegisterRaw sets the handler for requests of kind k, replacing any
@@ -89,6 +91,7 @@ func exportHandle(n int32) int64 {
 		reqBuf = make([]byte, n)
 	}
 	b := reqBuf[:n]
+	curRecord = b
 	if n > 0 {
 		requestRead(unsafe.Pointer(&b[0]), uint32(n))
 	}

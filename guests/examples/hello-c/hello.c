@@ -1,5 +1,6 @@
 /* hello-c: the wasmserve example app in C, answering the conformance routes
- * (see guests/conformance) through the single-header SDK. */
+ * (see host/internal/conformance) through the single-header SDK, and
+ * GET /json?name=N, a JSON endpoint built with its query and JSON helpers. */
 #define WASMSERVE_IMPLEMENTATION
 #include "wasmserve.h"
 
@@ -88,6 +89,20 @@ void ws_serve(const ws_request *req, ws_response *w) {
         unsigned long v = ++counter;
         do *--d = (char)('0' + v % 10); while (v /= 10);
         ws_write(w, d, (size_t)(num + sizeof num - d));
+    } else if (ws_bytes_eq(p, "/json")) {
+        char *name = ws_query_get(req->query, "name");
+        ws_add_header_str(w, "Content-Type", "application/json");
+        ws_write_str(w, "{\"greeting\":");
+        ws_write_json_str(w, greeting ? greeting : "hello, world");
+        ws_write_str(w, ",\"name\":");
+        ws_write_json_str(w, name ? name : "world");
+        free(name);
+        char *d = num + sizeof num;
+        unsigned long v = counter;
+        do *--d = (char)('0' + v % 10); while (v /= 10);
+        ws_write_str(w, ",\"counter\":");
+        ws_write(w, d, (size_t)(num + sizeof num - d));
+        ws_write_str(w, "}");
     } else if (ws_bytes_eq(p, "/panic")) {
         ws_panic("hello-c: /panic requested");
     } else if (ws_bytes_eq(p, "/spin")) {

@@ -1,16 +1,20 @@
 //go:build wasip1
 
 // Command hello-go is the default wasmserve example app: a Go guest built as
-// a WASI reactor that answers HTTP through the guest SDK.
+// a WASI reactor whose routes are an ordinary net/http ServeMux, served
+// through guest.HandleHTTP.
 //
 // Routes: / (the configured greeting), /echo, /config (app config as JSON),
 // /config/KEY, /log, /status/NNN, /headers, /shutting-down, /counter,
 // /generation, /metric, /sleep?ms=N (at most 10 s), /file?path=P and /env?name=N (WASI
-// grants), and the fault routes /panic, /spin and /grow.
+// grants), and the fault routes /panic, /spin and /grow. Every response
+// carries X-Guest: hello-go, added by a middleware.
 package main
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -33,103 +37,130 @@ func init() {
 		}
 		return nil
 	})
-	guest.Handle(guest.HandlerFunc(serve))
+	guest.HandleHTTP(tagged(routes()))
 }
 
-func serve(w guest.ResponseWriter, r *guest.Request) {
-	switch p := r.Path; {
-	case p == "/":
+func routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write(greeting)
-	case p == "/echo":
-		h := w.Header()
-		h.Set("X-Echo-Method", r.Method)
-		h.Set("X-Echo-Path", r.Path)
-		h.Set("X-Echo-Query", r.RawQuery)
-		r.Header.Range(func(k, v string) bool {
-			if strings.HasPrefix(k, "X-Test-") {
-				h.Add(k, v)
-			}
-			return true
-		})
-		w.Write(r.Body)
-	case p == "/config":
+	})
+	mux.HandleFunc("/echo", echo)
+	mux.HandleFunc("GET /config", func(w http.ResponseWriter, r *http.Request) {
 		all := map[string]string{}
 		for _, e := range guest.ConfigAll() {
 			all[e.Key] = e.Value
 		}
-		b, _ := json.Marshal(all)
 		w.Header().Set("Content-Type", "application/json")
-		w.Write(b)
-	case strings.HasPrefix(p, "/config/"):
-		v, ok := guest.Config(strings.TrimPrefix(p, "/config/"))
+		json.NewEncoder(w).Encode(all)
+	})
+	mux.HandleFunc("GET /config/{key...}", func(w http.ResponseWriter, r *http.Request) {
+		v, ok := guest.Config(r.PathValue("key"))
 		if !ok {
-			w.WriteHeader(404)
-			w.Write([]byte("missing"))
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, "missing")
 			return
 		}
-		w.Write([]byte(v))
-	case p == "/log":
+		io.WriteString(w, v)
+	})
+	mux.HandleFunc("/log", func(w http.ResponseWriter, r *http.Request) {
 		guest.Debug("conformance debug")
 		guest.Info("conformance info")
 		guest.Warn("conformance warn")
 		guest.Error("conformance error")
-		w.Write([]byte("logged"))
-	case strings.HasPrefix(p, "/status/"):
-		code, err := strconv.Atoi(strings.TrimPrefix(p, "/status/"))
+		io.WriteString(w, "logged")
+	})
+	mux.HandleFunc("/status/{code}", func(w http.ResponseWriter, r *http.Request) {
+		code, err := strconv.Atoi(r.PathValue("code"))
 		if err != nil {
-			code = 400
+			code = http.StatusBadRequest
 		}
 		w.WriteHeader(code)
-	case p == "/headers":
+	})
+	mux.HandleFunc("/headers", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("X-Multi", "one")
 		w.Header().Add("X-Multi", "two")
-		w.Write([]byte("headers"))
-	case p == "/shutting-down":
-		w.Write([]byte(strconv.FormatBool(guest.ShuttingDown())))
-	case p == "/counter":
+		io.WriteString(w, "headers")
+	})
+	mux.HandleFunc("GET /shutting-down", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, strconv.FormatBool(guest.ShuttingDown()))
+	})
+	mux.HandleFunc("/counter", func(w http.ResponseWriter, r *http.Request) {
 		counter++
-		w.Write([]byte(strconv.Itoa(counter)))
-	case p == "/generation":
-		w.Write([]byte(strconv.FormatInt(guest.Generation(), 10)))
-	case p == "/metric":
+		io.WriteString(w, strconv.Itoa(counter))
+	})
+	mux.HandleFunc("GET /generation", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, strconv.FormatInt(guest.Generation(), 10))
+	})
+	mux.HandleFunc("/metric", func(w http.ResponseWriter, r *http.Request) {
 		if err := guest.Count("hello_requests", 1); err != nil {
-			w.WriteHeader(500)
-			w.Write([]byte(err.Error()))
+			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		w.Write([]byte("counted"))
-	case p == "/sleep":
-		ms, _ := strconv.Atoi(r.Query().Get("ms"))
+		io.WriteString(w, "counted")
+	})
+	mux.HandleFunc("/sleep", func(w http.ResponseWriter, r *http.Request) {
+		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
 		time.Sleep(time.Duration(min(ms, 10000)) * time.Millisecond)
 		w.Header().Set("X-Generation", strconv.FormatInt(guest.Generation(), 10))
-		w.Write([]byte("slept"))
-	case p == "/file":
+		io.WriteString(w, "slept")
+	})
+	mux.HandleFunc("GET /file", func(w http.ResponseWriter, r *http.Request) {
 		// Reads a file through WASI; only directories granted with
 		// wasi.dir in the app section are visible.
-		b, err := os.ReadFile(r.Query().Get("path"))
+		b, err := os.ReadFile(r.URL.Query().Get("path"))
 		if err != nil {
-			w.WriteHeader(404)
-			w.Write([]byte(err.Error()))
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, err.Error())
 			return
 		}
 		w.Write(b)
-	case p == "/env":
-		w.Write([]byte(os.Getenv(r.Query().Get("name"))))
-	case p == "/panic":
+	})
+	mux.HandleFunc("GET /env", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, os.Getenv(r.URL.Query().Get("name")))
+	})
+	mux.HandleFunc("/panic", func(w http.ResponseWriter, r *http.Request) {
 		panic("hello-go: /panic requested")
-	case p == "/spin":
+	})
+	mux.HandleFunc("/spin", func(w http.ResponseWriter, r *http.Request) {
 		for {
 			spins++
 		}
-	case p == "/grow":
+	})
+	mux.HandleFunc("/grow", func(w http.ResponseWriter, r *http.Request) {
 		for {
 			hoard = append(hoard, make([]byte, 4<<20))
 		}
-	default:
-		w.WriteHeader(404)
-		w.Write([]byte("not found"))
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, "not found")
+	})
+	return mux
+}
+
+// echo answers the request body, with the method, path and query, and
+// every X-Test-* request header, echoed as response headers.
+func echo(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("X-Echo-Method", r.Method)
+	h.Set("X-Echo-Path", r.URL.EscapedPath())
+	h.Set("X-Echo-Query", r.URL.RawQuery)
+	for k, vs := range r.Header {
+		if strings.HasPrefix(k, "X-Test-") {
+			h[k] = append(h[k], vs...)
+		}
 	}
+	io.Copy(w, r.Body)
+}
+
+// tagged is a middleware: it marks every response as this guest's.
+func tagged(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Guest", "hello-go")
+		next.ServeHTTP(w, r)
+	})
 }
 
 func main() {}

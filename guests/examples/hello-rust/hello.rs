@@ -1,5 +1,6 @@
 //! hello-rust: the wasmserve example app in Rust, answering the conformance
-//! routes (see guests/conformance) through the Rust SDK.
+//! routes (see host/internal/conformance) through the Rust SDK, and
+//! `GET /json?name=N`, a JSON endpoint.
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -64,6 +65,18 @@ fn serve(req: &Request, w: &mut Response) {
             c.get()
         });
         w.write(n.to_string());
+    } else if path == b"/json" {
+        // GET /json?name=N: a JSON object built with the SDK's query and
+        // JSON helpers; N may hold any character.
+        let name = req.query_param("name").unwrap_or_else(|| String::from("world"));
+        let count = COUNTER.with(|c| c.get());
+        let mut out = String::from("{\"greeting\":");
+        GREETING.with(|g| wasmserve::json_quote_into(&mut out, &g.borrow()));
+        out.push_str(",\"name\":");
+        wasmserve::json_quote_into(&mut out, &name);
+        out.push_str(&format!(",\"counter\":{}}}", count));
+        w.header("Content-Type", "application/json");
+        w.write(out);
     } else if path == b"/panic" {
         panic!("hello-rust: /panic requested");
     } else if path == b"/spin" {

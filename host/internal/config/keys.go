@@ -38,6 +38,9 @@ type Server struct {
 	ReusePort             bool          // reuse_port: SO_REUSEPORT on sockets wasmserve binds
 	MaxFrameSize          int64         // max_frame_size: largest Thrift frame, bytes
 	MaxMessageSize        int64         // max_message_size: largest Thrift message, bytes
+	GuestLogLimit         GuestLogLimit // guest_log_limit: guest log records per request
+	MaxResponseHeaders    int           // max_response_headers: header fields in a guest response; 0 = unlimited
+	MaxResponseHeaderSize int64         // max_response_header_bytes: their total bytes; 0 = unlimited
 	Admin                 Admin
 	Metrics               Metrics
 	Monitoring            Monitoring
@@ -153,6 +156,12 @@ var serverKeys = []Key{
 		func(s *Server) *int64 { return &s.MaxFrameSize }),
 	sizeKey("max_message_size", "100 MiB", "largest Thrift message",
 		func(s *Server) *int64 { return &s.MaxMessageSize }),
+	key("guest_log_limit", "1000 lines, 1 MiB", "most guest log records (the `log` import and WASI stdout/stderr lines) per request or start-up, as `N lines`, a size, or both separated by a comma; past it records are dropped and one WARN says how many; `0` = unlimited",
+		func(s *Server) *GuestLogLimit { return &s.GuestLogLimit }, parseGuestLogLimit, GuestLogLimit.String),
+	intKey("max_response_headers", "100", "most header fields in a guest's response (HTTP or THeader); beyond it the request fails as `bad_response`; 0 = unlimited",
+		func(s *Server) *int { return &s.MaxResponseHeaders }, 0, -1),
+	sizeKey("max_response_header_bytes", "64 KiB", "largest total of a guest response's header names and values; beyond it the request fails as `bad_response`; 0 = unlimited",
+		func(s *Server) *int64 { return &s.MaxResponseHeaderSize }),
 	endpointKey("admin.bind", "", "admin listener (/metrics, /health, pprof); off when unset",
 		func(s *Server) *Endpoint { return &s.Admin.Bind }, true),
 	boolKey("admin.pprof", "false", "serve /debug/pprof/ on the admin listener",

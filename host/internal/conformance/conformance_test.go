@@ -92,9 +92,18 @@ var behaviours = []behaviour{
 		}
 	}},
 	{"status_invalid", func(t *testing.T, s *server) {
-		// ABI.md: an HTTP status outside 100–999 makes the host answer 500.
-		s.get(t, "/status/1000").want(t, 500, "guest returned an invalid status\n")
-		s.get(t, "/status/99").want(t, 500, "guest returned an invalid status\n")
+		// ABI.md: an HTTP status outside 200–999, informational ones
+		// included, is a bad_response fault answered with 500.
+		// (103 and other informational codes are exercised by the engine
+		// tests: a net/http handler's WriteHeader(103) is not final.)
+		for _, code := range []string{"1000", "99", "101"} {
+			s.get(t, "/status/"+code).want(t, 500, "guest failed: bad_response\n")
+			s.logs.waitFor(t, func(r logRecord) bool {
+				return r.Msg == "guest fault; replacing instance" && r.Kind == "bad_response" &&
+					strings.Contains(r.Error, "response status "+code+" outside 200–999")
+			}, "a bad_response fault record naming status "+code)
+		}
+		s.get(t, "/").want(t, 200, "hello, world")
 	}},
 	{"headers_multi_valued", func(t *testing.T, s *server) {
 		r := s.get(t, "/headers")
@@ -171,8 +180,8 @@ var behaviours = []behaviour{
 			{"WARN", "conformance warn"}, {"ERROR", "conformance error"},
 		} {
 			s.logs.waitFor(t, func(r logRecord) bool {
-				return r.Msg == l.msg && r.Level == l.level && r.Worker != nil
-			}, fmt.Sprintf("%s record %q with a worker id", l.level, l.msg))
+				return r.Msg == l.msg && r.Level == l.level && r.Worker != nil && r.Source == "guest"
+			}, fmt.Sprintf("%s record %q with a worker id and source=guest", l.level, l.msg))
 		}
 	}},
 	{"counter_per_instance", func(t *testing.T, s *server) {
@@ -198,6 +207,11 @@ var behaviours = []behaviour{
 		s.logs.waitFor(t, func(r logRecord) bool {
 			return r.Msg == "guest fault; replacing instance" && r.Kind == "trap"
 		}, "a trap fault record")
+		// Whatever the guest wrote to stderr while failing (a panic
+		// message and its stack) is one record, logged before the fault.
+		if n := s.logs.count(func(r logRecord) bool { return r.Stream == "stderr" }); n > 1 {
+			t.Errorf("the failing call's stderr became %d records, want at most 1", n)
+		}
 		for i := 0; i < 4; i++ {
 			s.get(t, "/").want(t, 200, "hello, world")
 		}
@@ -554,6 +568,9 @@ type logRecord struct {
 	Msg    string `json:"msg"`
 	Worker *int   `json:"worker"`
 	Kind   string `json:"kind"`
+	Error  string `json:"error"`
+	Source string `json:"source"`
+	Stream string `json:"stream"`
 }
 
 // logBuffer collects the server's output and wakes waiters on every write.
@@ -595,6 +612,18 @@ func (b *logBuffer) has(match func(logRecord) bool) bool {
 		}
 	}
 	return false
+}
+
+// count returns how many records match.
+func (b *logBuffer) count(match func(logRecord) bool) int {
+	n := 0
+	for _, line := range strings.Split(b.text(), "\n") {
+		var r logRecord
+		if json.Unmarshal([]byte(line), &r) == nil && match(r) {
+			n++
+		}
+	}
+	return n
 }
 
 // waitFor waits until a record matches, failing after logTimeout.

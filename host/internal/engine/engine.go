@@ -54,6 +54,14 @@ type Options struct {
 	// Metric receives guest metrics and returns 0 or an abi error code; nil
 	// refuses every metric with abi.ErrLimit.
 	Metric func(kind int32, name string, value float64) int32
+
+	// LogLimit bounds a guest's log records per call; zero is unlimited.
+	LogLimit LogLimit
+	// MaxResponseHeaders caps the header fields of a response record, and
+	// MaxResponseHeaderBytes their names' and values' total length; a
+	// response past either is a BadResponse fault. 0 is unlimited.
+	MaxResponseHeaders     int
+	MaxResponseHeaderBytes int
 }
 
 // ConfigEntry is one app config key and value.

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -39,6 +38,7 @@ type Instance struct {
 	oom     bool // the current call's stderr reported an allocation failure
 	stdout  *lineWriter
 	stderr  *lineWriter
+	out     guestOutput
 	created time.Time
 	// deadline closes the module when a call runs past its timeout; the
 	// compiled code then stops at its next loop header or call.
@@ -198,21 +198,18 @@ func (i *Instance) Handle(c *Call) (abi.Response, error) {
 		i.deadline.Reset(c.Timeout)
 	}
 	i.stack[0] = uint64(uint32(len(i.record)))
+	i.beginCall()
 	err := i.handle.CallWithStack(i.ctx, i.stack)
-	i.trace = ""
 	if timed && !i.deadline.Stop() && err == nil {
 		// The deadline fired as the call returned: the module is closed.
 		err = sys.NewExitError(sys.ExitCodeDeadlineExceeded)
 	}
+	i.endCall(err != nil)
+	i.trace = ""
 	if err != nil {
 		return abi.Response{}, i.classify(err, c.Timeout)
 	}
-	ptr, n := abi.UnpackResult(i.stack[0])
-	rec, ok := i.m.Memory().Read(ptr, n)
-	if !ok {
-		return abi.Response{}, &Fault{Kind: BadResponse, Worker: i.ID, Err: fmt.Errorf("response record [%#x, +%d) outside memory of %d bytes", ptr, n, i.m.Memory().Size())}
-	}
-	resp, err := abi.ParseResponse(rec)
+	resp, err := i.response(c.Request.Kind)
 	if err != nil {
 		return abi.Response{}, &Fault{Kind: BadResponse, Worker: i.ID, Err: err}
 	}
@@ -253,62 +250,15 @@ func (i *Instance) Age() time.Duration { return time.Since(i.created) }
 func (i *Instance) Close(ctx context.Context) error {
 	i.stdout.flush()
 	i.stderr.flush()
+	i.out.mu.Lock()
+	i.flushGroup(false)
+	i.reportDropped("start-up")
+	i.out.mu.Unlock()
 	if i.m == nil {
 		return nil
 	}
 	i.deadline.Stop()
 	return i.m.Close(ctx)
-}
-
-// lineWriter logs guest output one record per line.
-type lineWriter struct {
-	inst   *Instance
-	level  slog.Level
-	stream string
-	mu     sync.Mutex
-	buf    []byte
-}
-
-const maxLine = 64 << 10
-
-func (w *lineWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			if len(w.buf) > maxLine {
-				w.emit(w.buf)
-				w.buf = w.buf[:0]
-			}
-			return len(p), nil
-		}
-		w.emit(w.buf[:i])
-		w.buf = w.buf[:copy(w.buf, w.buf[i+1:])]
-	}
-}
-
-func (w *lineWriter) emit(line []byte) {
-	s := string(bytes.TrimRight(line, "\r"))
-	if w.stream == "stderr" && s != "" {
-		w.inst.noteFault(s)
-		if outOfMemory(s) {
-			w.inst.mu.Lock()
-			w.inst.oom = true
-			w.inst.mu.Unlock()
-		}
-	}
-	w.inst.logger().Log(context.Background(), w.level, s, "stream", w.stream)
-}
-
-func (w *lineWriter) flush() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.buf) > 0 {
-		w.emit(w.buf)
-		w.buf = w.buf[:0]
-	}
 }
 
 // outOfMemory reports whether a guest's fault message says an allocation

@@ -25,6 +25,10 @@ func (s *Server) buildGeneration(ctx context.Context, cfg *config.Config, gen in
 		Logger:       s.log,
 		ShuttingDown: s.shutting.Load,
 		Metric:       s.guestMetric,
+
+		LogLimit:               engine.LogLimit{Lines: sc.GuestLogLimit.Lines, Bytes: int(sc.GuestLogLimit.Bytes)},
+		MaxResponseHeaders:     sc.MaxResponseHeaders,
+		MaxResponseHeaderBytes: int(sc.MaxResponseHeaderSize),
 	}
 	for _, kv := range cfg.App.Values {
 		opts.Config = append(opts.Config, engine.ConfigEntry{Key: kv.Key, Value: kv.Value})
