@@ -81,7 +81,11 @@ func TestLimits(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			req, _ := http.NewRequest("POST", url+c.path, bytes.NewReader(c.body))
+			method := "GET"
+			if c.body != nil {
+				method = "POST"
+			}
+			req, _ := http.NewRequest(method, url+c.path, bytes.NewReader(c.body))
 			for k, v := range c.header {
 				req.Header[k] = v
 			}
