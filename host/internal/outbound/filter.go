@@ -120,12 +120,6 @@ func newAllowList(patterns []string) (allowList, error) {
 	return out, nil
 }
 
-// ValidateAllow checks http.allow patterns; the config loader uses it.
-func ValidateAllow(patterns []string) error {
-	_, err := newAllowList(patterns)
-	return err
-}
-
 // allows reports whether u may be requested.
 func (a allowList) allows(u *url.URL) bool {
 	host := strings.ToLower(u.Hostname())

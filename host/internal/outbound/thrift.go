@@ -63,10 +63,6 @@ func newThriftClient(r *Registry, cfg ThriftConfig, key string) *thriftClient {
 	return c
 }
 
-// ThriftProtocols are the values NAME.protocol accepts: the transport
-// (THeader or framed) and the message encoding (binary unless -compact).
-var ThriftProtocols = []string{"header", "header-compact", "framed", "framed-compact"}
-
 func (c *thriftClient) close() {
 	c.mu.Lock()
 	c.closed = true

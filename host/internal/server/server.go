@@ -14,6 +14,7 @@ import (
 	"github.com/wasmserve/wasmserve/host/internal/config"
 	"github.com/wasmserve/wasmserve/host/internal/httpfront"
 	"github.com/wasmserve/wasmserve/host/internal/metrics"
+	"github.com/wasmserve/wasmserve/host/internal/outbound"
 	"github.com/wasmserve/wasmserve/host/internal/pool"
 	"github.com/wasmserve/wasmserve/host/internal/supervise"
 )
@@ -69,6 +70,7 @@ type Server struct {
 	poolObserver pool.Observer
 	httpObserver httpfront.Observer
 	metrics      *metrics.Metrics // nil when no metric sink is configured
+	outbound     *outbound.Registry
 	reloadMu     sync.Mutex       // serialises reloads; guards cfg.App
 	// notify reports state to systemd (READY=1, STOPPING=1, RELOADING=1,
 	// WATCHDOG=1); nil, and then silent, when NOTIFY_SOCKET is unset. Run
@@ -88,6 +90,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	}
 	s.gen.Store(1)
 	if err := s.setupMetrics(); err != nil {
+		return nil, err
+	}
+	if err := s.setupOutbound(); err != nil {
 		return nil, err
 	}
 	p, err := s.buildGeneration(ctx, cfg, 1)
