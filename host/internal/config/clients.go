@@ -66,6 +66,11 @@ var clientKeys = []ClientKey{
 	{"NAME.protocol", "header", "`header` (THeader, binary), `header-compact`, `framed` (framed binary) or `framed-compact`"},
 }
 
+// notClients are prefixes of the app section that are not Thrift
+// clients, though they may have an endpoint key (metrics.endpoint is
+// statsd's).
+var notClients = []string{"http", "metrics", "wasi"}
+
 // ClientKeys returns the outbound client keys in documentation order.
 func ClientKeys() []ClientKey { return slices.Clone(clientKeys) }
 
@@ -77,7 +82,7 @@ func (l *loader) clients(sec *section) (Clients, error) {
 	// The Thrift clients are the prefixes that have an endpoint.
 	thrift := map[string]*ThriftClient{}
 	for _, kv := range sec.keys {
-		if name, ok := strings.CutSuffix(kv.name, ".endpoint"); ok && name != "" && name != "http" {
+		if name, ok := strings.CutSuffix(kv.name, ".endpoint"); ok && name != "" && !slices.Contains(notClients, name) {
 			thrift[name] = &ThriftClient{Name: name, Size: 10, MaxAge: time.Minute, Timeout: time.Second, MaxRetries: 3, Protocol: "header"}
 		}
 	}
