@@ -43,7 +43,9 @@ type Error struct {
 	Message string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("outbound call failed (%d): %s", e.Code, e.Message) }
+func (e *Error) Error() string {
+	return fmt.Sprintf("outbound call failed (%d): %s", e.Code, e.Message)
+}
 
 // Is makes errors.Is(err, ErrDenied) and the like work.
 func (e *Error) Is(target error) bool {

@@ -71,7 +71,7 @@ type Server struct {
 	httpObserver httpfront.Observer
 	metrics      *metrics.Metrics // nil when no metric sink is configured
 	outbound     *outbound.Registry
-	reloadMu     sync.Mutex       // serialises reloads; guards cfg.App
+	reloadMu     sync.Mutex // serialises reloads; guards cfg.App
 	// notify reports state to systemd (READY=1, STOPPING=1, RELOADING=1,
 	// WATCHDOG=1); nil, and then silent, when NOTIFY_SOCKET is unset. Run
 	// sets it before serving.
