@@ -70,8 +70,7 @@ type Server struct {
 	poolObserver pool.Observer
 	httpObserver httpfront.Observer
 	metrics      *metrics.Metrics // nil when no metric sink is configured
-	outbound     *outbound.Registry
-	reloadMu     sync.Mutex // serialises reloads; guards cfg.App
+	reloadMu     sync.Mutex       // serialises reloads; guards cfg.App
 	// notify reports state to systemd (READY=1, STOPPING=1, RELOADING=1,
 	// WATCHDOG=1); nil, and then silent, when NOTIFY_SOCKET is unset. Run
 	// sets it before serving.
@@ -79,6 +78,8 @@ type Server struct {
 	// reloadHook, when set, is called with true before a reload and false
 	// after it (sd_notify RELOADING=1 / READY=1).
 	reloadHook func(starting bool)
+	// outbound owns the guests' outbound clients.
+	outbound *outbound.Registry
 }
 
 // New loads cfg's module and starts its workers. Any error is fatal: the
