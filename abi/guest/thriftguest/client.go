@@ -10,7 +10,6 @@ import (
 	"github.com/apache/thrift/lib/go/thrift"
 
 	"github.com/wasmserve/wasmserve/abi/guest"
-	"github.com/wasmserve/wasmserve/abi/guest/outbound"
 )
 
 // Client returns a thrift.TClient that calls the Thrift client configured
@@ -61,7 +60,7 @@ func (t *Transport) Write(p []byte) (int, error) { return t.out.Write(p) }
 func (t *Transport) Flush(ctx context.Context) error {
 	msg := t.out.Bytes()
 	defer t.out.Reset()
-	h, err := outbound.SendThrift(t.name, msg)
+	h, err := guest.SendThrift(t.name, msg)
 	if err != nil {
 		return transportError(err)
 	}
@@ -78,9 +77,9 @@ func (t *Transport) RemainingBytes() uint64 { return uint64(t.in.Len()) }
 func transportError(err error) error {
 	id := thrift.UNKNOWN_TRANSPORT_EXCEPTION
 	switch {
-	case errors.Is(err, outbound.ErrTimeout):
+	case errors.Is(err, guest.ErrTimeout):
 		id = thrift.TIMED_OUT
-	case errors.Is(err, outbound.ErrConnect):
+	case errors.Is(err, guest.ErrConnect):
 		id = thrift.NOT_OPEN
 	}
 	return thrift.NewTTransportException(id, err.Error())

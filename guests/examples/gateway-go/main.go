@@ -6,6 +6,7 @@
 //
 // Routes:
 //
+//	GET /                    a short usage line
 //	GET /http?path=P         GET upstream+P; answers the upstream's status and body
 //	GET /http?url=U          GET any absolute URL (refused unless http.allow covers it: 502 and the host's message)
 //	GET /thrift              is_healthy on the Thrift client "backend": "true" or "false"
@@ -25,7 +26,7 @@ import (
 
 	"github.com/wasmserve/wasmserve/abi"
 	"github.com/wasmserve/wasmserve/abi/guest"
-	"github.com/wasmserve/wasmserve/abi/guest/outbound"
+	_ "github.com/wasmserve/wasmserve/abi/guest/outbound"
 	"github.com/wasmserve/wasmserve/abi/guest/thriftguest"
 	"github.com/wasmserve/wasmserve/guests/examples/thrift-go/gen-go/baseplate"
 	"github.com/wasmserve/wasmserve/guests/examples/thrift-go/gen-go/example"
@@ -49,6 +50,8 @@ func init() {
 func serve(w guest.ResponseWriter, r *guest.Request) {
 	q := r.Query()
 	switch r.Path {
+	case "/":
+		w.Write([]byte("gateway-go: try /http?path=/, /thrift, /fanout?n=8\n"))
 	case "/http":
 		target := q.Get("url")
 		if target == "" {
@@ -105,7 +108,7 @@ func serve(w guest.ResponseWriter, r *guest.Request) {
 		var firstErr error
 		for range max(0, min(n, 1000)) {
 			rec := abi.AppendOutboundRequest(nil, "GET", upstream+q.Get("path"), nil, nil)
-			if _, err := outbound.SendHTTP(rec); err != nil {
+			if _, err := guest.SendHTTP(rec); err != nil {
 				firstErr = err
 				break
 			}
