@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/wasmserve/wasmserve/abi"
@@ -21,15 +20,13 @@ import (
 // httpClient is one transport with its allow list, shared by the sets
 // whose http.* keys and max_response_body are equal.
 type httpClient struct {
-	reg     *Registry
-	cfg     HTTPConfig
-	key     string
-	refs    int // guarded by reg.mu
-	allow   allowList
-	tr      *http.Transport
-	dialer  net.Dialer
-	maxBody int64
-	dials   atomic.Int64 // connections opened, for tests
+	reg    *Registry
+	cfg    HTTPConfig
+	key    string
+	refs   int // guarded by reg.mu
+	allow  allowList
+	tr     *http.Transport
+	dialer net.Dialer
 }
 
 func newHTTPClient(r *Registry, cfg HTTPConfig, key string) *httpClient {
@@ -117,7 +114,6 @@ func (c *httpClient) dial(ctx context.Context, network, addr string) (net.Conn, 
 		for _, ap := range ok {
 			conn, err := c.dialer.DialContext(ctx, network, ap.String())
 			if err == nil {
-				c.dials.Add(1)
 				return conn, nil
 			}
 			last = err

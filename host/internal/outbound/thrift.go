@@ -30,7 +30,6 @@ type thriftClient struct {
 	compact bool
 	slots   chan struct{} // one token per connection that may be open
 	inUse   atomic.Int64
-	dials   atomic.Int64 // connections opened, for tests
 
 	mu     sync.Mutex
 	idle   []*tconn
@@ -97,7 +96,6 @@ func (c *thriftClient) get(ctx context.Context, limit int64) (*tconn, *Error) {
 	for attempt := 0; attempt < c.cfg.MaxRetries; attempt++ {
 		var conn net.Conn
 		if conn, err = d.DialContext(ctx, network, addr); err == nil {
-			c.dials.Add(1)
 			tc := &tconn{conn: conn, created: time.Now()}
 			if c.header {
 				id := thrift.THeaderProtocolBinary
