@@ -610,6 +610,22 @@ func TestThriftFaults(t *testing.T) {
 	}
 }
 
+func TestThriftMaxAge(t *testing.T) {
+	t.Parallel()
+	addr, conns := startThrift(t, thriftHandler{})
+	_, s := newSet(t, Options{}, Config{Thrift: []ThriftConfig{
+		{Name: "b", Endpoint: addr, Timeout: 5 * time.Second, Size: 1, MaxAge: time.Nanosecond, MaxRetries: 1, Protocol: "header"},
+	}})
+	for range 3 {
+		if _, e := lookup(t, s, &Request{Ctx: context.Background()}, "b", "x"); e != nil {
+			t.Fatal(e)
+		}
+	}
+	if n := conns.Load(); n != 3 {
+		t.Errorf("3 calls with max_age 1ns opened %d connections, want 3 (none reused)", n)
+	}
+}
+
 func TestPeekMessage(t *testing.T) {
 	t.Parallel()
 	for _, proto := range []string{"binary", "compact"} {
