@@ -103,7 +103,8 @@ func (c *thriftClient) get(ctx context.Context, limit int64) (*tconn, *Error) {
 					id = thrift.THeaderProtocolCompact
 				}
 				frame := int32(min(limit+1024, int64(thrift.THeaderMaxFrameSize)))
-				tc.ht = thrift.NewTHeaderTransportConf(thrift.NewTSocketFromConnConf(conn, nil),
+				// Buffered, so that a call's frame leaves in one write.
+				tc.ht = thrift.NewTHeaderTransportConf(thrift.NewTBufferedTransport(thrift.NewTSocketFromConnConf(conn, nil), 4096),
 					&thrift.TConfiguration{THeaderProtocolID: &id, MaxFrameSize: frame, MaxMessageSize: frame})
 			} else {
 				tc.r = bufio.NewReader(conn)
