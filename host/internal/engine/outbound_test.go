@@ -67,7 +67,7 @@ func outboundGuest(t *testing.T, url string, fetch bool) []byte {
 	return testguest.WAT(t, src)
 }
 
-func handleOnce(t *testing.T, m *engine.Module) abi.Response {
+func outboundOnce(t *testing.T, m *engine.Module) abi.Response {
 	t.Helper()
 	inst, err := m.NewInstance(context.Background(), 1)
 	if err != nil {
@@ -101,7 +101,7 @@ func TestOutboundImportErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		body := handleOnce(t, m).Body
+		body := outboundOnce(t, m).Body
 		got := make([]int32, 6)
 		for i := range got {
 			got[i] = int32(binary.LittleEndian.Uint32(body[4*i:]))
