@@ -165,6 +165,7 @@ func (r *Registry) Set(cfg Config) *Set {
 		cfg.MaxOutbound = DefaultMaxOutbound
 	}
 	s := &Set{reg: r, cfg: cfg, thrift: map[string]*thriftClient{}}
+	s.done, s.cancel = context.WithCancel(context.Background())
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	hk := fmt.Sprintf("%#v %d", cfg.HTTP, cfg.MaxResponseBody)
@@ -236,14 +237,18 @@ type Set struct {
 	wg      sync.WaitGroup // calls running
 	closeMu sync.Mutex
 	closed  bool
+	// done ends every call still running when the set closes.
+	done   context.Context
+	cancel context.CancelFunc
 }
 
 // MaxOutbound is the number of handles one request may hold at once.
 func (s *Set) MaxOutbound() int { return s.cfg.MaxOutbound }
 
-// Close waits for the calls still running (each is bounded by its
-// deadline, and the requests that started them have ended), then releases
-// the clients. It is safe to call more than once.
+// Close cancels the calls still running (their requests were abandoned:
+// a generation closes once its requests are done, or after its close
+// timeout), waits for them to return, then releases the clients. It is
+// safe to call more than once.
 func (s *Set) Close() {
 	s.closeMu.Lock()
 	if s.closed {
@@ -252,6 +257,7 @@ func (s *Set) Close() {
 	}
 	s.closed = true
 	s.closeMu.Unlock()
+	s.cancel()
 	s.wg.Wait()
 	s.reg.release(s)
 }
@@ -302,8 +308,10 @@ func (s *Set) start(req *Request, timeout time.Duration, run func(ctx context.Co
 	}
 	ctx, cancel := context.WithDeadline(parent, deadline)
 	c := &Call{done: make(chan struct{}), cancel: cancel}
+	stop := context.AfterFunc(s.done, cancel)
 	go func() {
 		defer s.wg.Done()
+		defer stop()
 		defer cancel()
 		c.reply, c.err = run(ctx)
 		if c.err == nil && ctx.Err() != nil {

@@ -610,6 +610,36 @@ func TestThriftFaults(t *testing.T) {
 	}
 }
 
+func TestSetCloseCancelsCalls(t *testing.T) {
+	t.Parallel()
+	reached := make(chan struct{}, 1)
+	up := startUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached <- struct{}{}
+		<-r.Context().Done()
+	}))
+	r, err := NewRegistry(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := r.Set(Config{HTTP: HTTPConfig{Allow: []string{up.url}, Timeout: time.Hour}})
+	c, e := s.HTTP(request(context.Background(), 0), abi.AppendOutboundRequest(nil, "GET", up.url+"/", nil, nil))
+	if e != nil {
+		t.Fatal(e)
+	}
+	<-reached
+	s.Close() // returns once the call, cancelled, has
+	select {
+	case <-c.Done():
+	default:
+		t.Fatal("Close returned with a call still running")
+	}
+	_, e = c.Result()
+	wantCode(t, e, abi.ErrCanceled)
+	if _, e := s.HTTP(request(context.Background(), 0), abi.AppendOutboundRequest(nil, "GET", up.url+"/", nil, nil)); e == nil {
+		t.Error("a closed set started a call")
+	}
+}
+
 func TestThriftMaxAge(t *testing.T) {
 	t.Parallel()
 	addr, conns := startThrift(t, thriftHandler{})
