@@ -3,6 +3,7 @@
  * GET /json?name=N, a JSON endpoint built with its query and JSON helpers. */
 #define WASMSERVE_IMPLEMENTATION
 #include "wasmserve.h"
+#include "wasmserve_outbound.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,23 @@ static void echo(const ws_request *req, ws_response *w) {
     ws_write(w, req->body.ptr, req->body.len);
 }
 
+/* fetch answers with the status and body of GET url (the query parameter)
+ * through the host's HTTP client, or 502 with the host's message. */
+static void fetch(const ws_request *req, ws_response *w) {
+    char *url = ws_query_get(req->query, "url");
+    ws_http_response r = ws_http_request("GET", url ? url : "", (ws_bytes){0}, (ws_bytes){0});
+    free(url);
+    if (r.code < 0) {
+        ws_set_status(w, 502);
+        ws_write_str(w, "outbound: ");
+        ws_write_str(w, r.error ? r.error : "");
+    } else {
+        ws_set_status(w, r.status);
+        ws_write(w, r.body.ptr, r.body.len);
+    }
+    ws_http_response_free(&r);
+}
+
 void ws_serve(const ws_request *req, ws_response *w) {
     ws_bytes p = req->path;
     char num[24];
@@ -58,6 +76,8 @@ void ws_serve(const ws_request *req, ws_response *w) {
         ws_write_str(w, greeting ? greeting : "hello, world");
     } else if (ws_bytes_eq(p, "/echo")) {
         echo(req, w);
+    } else if (ws_bytes_eq(p, "/fetch")) {
+        fetch(req, w);
     } else if (ws_bytes_has_prefix(p, "/status/")) {
         ws_set_status(w, status_code(suffix(p, 8)));
     } else if (ws_bytes_eq(p, "/headers")) {

@@ -7,7 +7,7 @@
 // Routes: / (the configured greeting), /echo, /config (app config as JSON),
 // /config/KEY, /log, /status/NNN, /headers, /shutting-down, /counter,
 // /generation, /metric, /sleep?ms=N (at most 10 s), /file?path=P and /env?name=N (WASI
-// grants), and the fault routes /panic, /spin and /grow. Every response
+// grants), /fetch?url=U (an outbound GET), and the fault routes /panic, /spin and /grow. Every response
 // carries X-Guest: hello-go, added by a middleware.
 package main
 
@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/wasmserve/wasmserve/abi/guest"
+	_ "github.com/wasmserve/wasmserve/abi/guest/outbound" // http.Get through the host
 )
 
 var (
@@ -63,6 +64,19 @@ func routes() *http.ServeMux {
 			return
 		}
 		io.WriteString(w, v)
+	})
+	// GET /fetch?url=U answers with U's status and body, fetched with
+	// http.Get through the host's HTTP client, or 502 with its message.
+	mux.HandleFunc("GET /fetch", func(w http.ResponseWriter, r *http.Request) {
+		resp, err := http.Get(r.URL.Query().Get("url"))
+		if err != nil {
+			w.WriteHeader(http.StatusBadGateway)
+			io.WriteString(w, "outbound: "+err.Error())
+			return
+		}
+		defer resp.Body.Close()
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
 	})
 	mux.HandleFunc("/log", func(w http.ResponseWriter, r *http.Request) {
 		guest.Debug("conformance debug")

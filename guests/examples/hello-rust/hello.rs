@@ -26,6 +26,18 @@ fn serve(req: &Request, w: &mut Response) {
     if path == b"/" {
         w.header("Content-Type", "text/plain; charset=utf-8");
         GREETING.with(|g| w.write(g.borrow().as_bytes()));
+    } else if path == b"/fetch" {
+        let url = req.query_param("url").unwrap_or_default();
+        match wasmserve::outbound::http("GET", &url, &[], &[]) {
+            Ok(r) => {
+                w.set_status(r.status);
+                w.write(r.body());
+            }
+            Err(e) => {
+                w.set_status(502);
+                w.write(format!("outbound: {}", e.message));
+            }
+        }
     } else if path == b"/echo" {
         w.header("X-Echo-Method", req.method);
         w.header("X-Echo-Path", req.path);

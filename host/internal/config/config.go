@@ -61,6 +61,9 @@ type App struct {
 	// and expanded values. wasi.* and metrics.* keys are included.
 	Values []KV
 	WASI   WASI
+	// Clients is what guests may call: the outbound client keys, which
+	// are also in Values.
+	Clients Clients
 }
 
 // KV is one key and its value.
@@ -293,6 +296,10 @@ func (l *loader) app(sec *section) (App, error) {
 			}
 		}
 		a.Values = append(a.Values, KV{Key: kv.name, Value: kv.value})
+	}
+	var err error
+	if a.Clients, err = l.clients(sec); err != nil {
+		return a, err
 	}
 	a.Module = l.resolve(factory.value)
 	if err := isFile(a.Module); err != nil {

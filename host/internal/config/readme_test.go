@@ -19,4 +19,9 @@ func TestREADMEDocumentsEveryKey(t *testing.T) {
 			t.Errorf("README's configuration reference lacks a row for %q", k.Name)
 		}
 	}
+	for _, k := range config.ClientKeys() {
+		if !strings.Contains(string(readme), "| `"+k.Name+"` |") {
+			t.Errorf("README's configuration reference lacks a row for the client key %q", k.Name)
+		}
+	}
 }

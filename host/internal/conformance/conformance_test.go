@@ -79,6 +79,14 @@ var behaviours = []behaviour{
 	{"not_found", func(t *testing.T, s *server) {
 		s.get(t, "/no/such/route").want(t, 404, "not found")
 	}},
+	{"outbound_denied_by_default", func(t *testing.T, s *server) {
+		// ABI.md "Outbound calls": with no http.allow nothing is reachable;
+		// the guest gets -10 and a message naming the URL and the key.
+		r := s.get(t, "/fetch?url=http://127.0.0.2:9/x")
+		if r.code != 502 || !strings.Contains(r.body, "http.allow") || !strings.Contains(r.body, "http://127.0.0.2:9/x") {
+			t.Errorf("GET /fetch?url=http://127.0.0.2:9/x = %d %q, want 502 naming the URL and http.allow", r.code, r.body)
+		}
+	}},
 	{"status_and_reason", func(t *testing.T, s *server) {
 		for _, c := range []struct {
 			code   int

@@ -23,6 +23,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/wasmserve/wasmserve/abi"
+	"github.com/wasmserve/wasmserve/host/internal/outbound"
 )
 
 // Options configure Load. The zero value of every field is usable.
@@ -62,6 +63,9 @@ type Options struct {
 	// response past either is a BadResponse fault. 0 is unlimited.
 	MaxResponseHeaders     int
 	MaxResponseHeaderBytes int
+	// Outbound are the clients the guest's outbound calls use; nil refuses
+	// them. Once Load succeeds the module owns the set: Close closes it.
+	Outbound *outbound.Set
 }
 
 // ConfigEntry is one app config key and value.
@@ -191,7 +195,10 @@ func (m *Module) Generation() int64 { return m.opts.Generation }
 func (m *Module) Path() string { return m.opts.Path }
 
 // Close closes the runtime and every instance made from the module.
-func (m *Module) Close(ctx context.Context) error { return m.rt.Close(ctx) }
+func (m *Module) Close(ctx context.Context) error {
+	defer m.closeOutbound()
+	return m.rt.Close(ctx)
+}
 
 // MemoryLimit is the per-instance memory limit in bytes, 0 if none.
 func (m *Module) MemoryLimit() int64 { return int64(m.limit) * 65536 }

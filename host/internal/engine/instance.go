@@ -43,6 +43,7 @@ type Instance struct {
 	// deadline closes the module when a call runs past its timeout; the
 	// compiled code then stops at its next loop header or call.
 	deadline *time.Timer
+	outCalls outState // outbound calls of the current request
 }
 
 // FaultKind classifies a failed guest call.
@@ -180,6 +181,13 @@ type Call struct {
 	Timeout time.Duration
 	// Trace is the request's trace id, added to the guest's log records.
 	Trace string
+	// Ctx ends when the request does (its client went away); the guest's
+	// outbound calls are then cancelled. Nil means never.
+	Ctx context.Context
+	// Deadline bounds the guest's outbound calls: request_timeout or a
+	// Thrift Deadline-Budget from the call's start. Zero means Timeout
+	// from the call's start, or none.
+	Deadline time.Time
 }
 
 // Handle runs one request through the guest and returns its parsed response
@@ -199,7 +207,9 @@ func (i *Instance) Handle(c *Call) (abi.Response, error) {
 	}
 	i.stack[0] = uint64(uint32(len(i.record)))
 	i.beginCall()
+	i.beginOutbound(c)
 	err := i.handle.CallWithStack(i.ctx, i.stack)
+	i.endOutbound()
 	if timed && !i.deadline.Stop() && err == nil {
 		// The deadline fired as the call returned: the module is closed.
 		err = sys.NewExitError(sys.ExitCodeDeadlineExceeded)

@@ -63,6 +63,8 @@ type Metrics struct {
 	guest  *guestRegistry
 
 	statsd atomic.Pointer[Statsd] // the running reporter, if any
+
+	clientPools atomic.Pointer[func() []ClientPool] // see SetClientPools
 }
 
 // New returns Metrics with every collector registered in a fresh

@@ -197,6 +197,7 @@ func (s *Statsd) flush() {
 	s.timers("runtime.blocked_worker", &m.wasm.blockedTimes)
 	s.wasm()
 	s.guest()
+	s.clients()
 	s.send()
 }
 

@@ -211,17 +211,27 @@ func (p *Pool) Handle(ctx context.Context, req *abi.RequestInfo, trace string) (
 		return nil, ErrClosed
 	}
 	timeout := p.opts.Timeout
-	if d, ok := ctx.Value(timeoutKey{}).(time.Duration); ok && timeout > 0 && d < timeout {
-		timeout = d
+	budget, hasBudget := ctx.Value(timeoutKey{}).(time.Duration)
+	if hasBudget && timeout > 0 && budget < timeout {
+		timeout = budget
 	}
-	return p.serve(inst, req, trace, timeout)
+	call := engine.Call{Request: req, Timeout: timeout, Trace: trace, Ctx: ctx}
+	return p.serve(inst, &call, budget)
 }
 
-// serve runs req on inst, which the caller has taken from the pool, and
-// gives inst back, also when something panics.
-func (p *Pool) serve(inst *engine.Instance, req *abi.RequestInfo, trace string, timeout time.Duration) (resp *Response, err error) {
+// serve runs call on inst, which the caller has taken from the pool, and
+// gives inst back, also when something panics. budget, when positive, is a
+// Deadline-Budget: with call.Timeout it sets the deadline of the guest's
+// outbound calls (also when request_timeout is off).
+func (p *Pool) serve(inst *engine.Instance, call *engine.Call, budget time.Duration) (resp *Response, err error) {
+	req := call.Request
 	s := &p.slots[inst.ID-1]
 	since := time.Now()
+	if budget > 0 && (call.Timeout == 0 || budget < call.Timeout) {
+		call.Deadline = since.Add(budget)
+	} else if call.Timeout > 0 {
+		call.Deadline = since.Add(call.Timeout)
+	}
 	s.mu.Lock()
 	s.since, s.kind, s.method, s.path = since, req.Kind, req.Method, req.Path
 	s.mu.Unlock()
@@ -236,8 +246,7 @@ func (p *Pool) serve(inst *engine.Instance, req *abi.RequestInfo, trace string, 
 		p.log.Error("panic while serving a request; replacing instance", "worker", inst.ID)
 		p.replace(inst)
 	}()
-	call := engine.Call{Request: req, Timeout: timeout, Trace: trace}
-	r, err := inst.Handle(&call)
+	r, err := inst.Handle(call)
 	d := time.Since(since)
 	s.idle()
 	if p.opts.Observer != nil {

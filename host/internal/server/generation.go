@@ -42,8 +42,10 @@ func (s *Server) buildGeneration(ctx context.Context, cfg *config.Config, gen in
 		}
 	}
 	start := time.Now()
+	opts.Outbound = s.outboundSet(cfg.App.Clients)
 	mod, err := engine.Load(ctx, opts)
 	if err != nil {
+		opts.Outbound.Close()
 		return nil, err
 	}
 	s.log.Info("module compiled", "module", cfg.App.Module, "generation", gen,

@@ -14,6 +14,7 @@ import (
 	"github.com/wasmserve/wasmserve/host/internal/config"
 	"github.com/wasmserve/wasmserve/host/internal/httpfront"
 	"github.com/wasmserve/wasmserve/host/internal/metrics"
+	"github.com/wasmserve/wasmserve/host/internal/outbound"
 	"github.com/wasmserve/wasmserve/host/internal/pool"
 	"github.com/wasmserve/wasmserve/host/internal/supervise"
 )
@@ -77,6 +78,8 @@ type Server struct {
 	// reloadHook, when set, is called with true before a reload and false
 	// after it (sd_notify RELOADING=1 / READY=1).
 	reloadHook func(starting bool)
+	// outbound owns the guests' outbound clients.
+	outbound *outbound.Registry
 }
 
 // New loads cfg's module and starts its workers. Any error is fatal: the
@@ -88,6 +91,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	}
 	s.gen.Store(1)
 	if err := s.setupMetrics(); err != nil {
+		return nil, err
+	}
+	if err := s.setupOutbound(); err != nil {
 		return nil, err
 	}
 	p, err := s.buildGeneration(ctx, cfg, 1)
