@@ -49,7 +49,17 @@ type Server struct {
 
 // New loads cfg's module and starts its workers. It does not listen yet;
 // Run does. Any error is fatal: the caller exits before binding.
+//
+// Before compiling, New checks what fails fast: that the listen address
+// can be bound (unless a supervisor passes the sockets), and that the
+// module is a wasmserve reactor, not a WASI command.
 func New(ctx context.Context, cfg *Config, opts Options) (*Server, error) {
+	if err := probeBind(cfg); err != nil {
+		return nil, err
+	}
+	if _, err := precheck(cfg.App.Module); err != nil {
+		return nil, err
+	}
 	s, err := server.New(ctx, cfg, opts)
 	if err != nil {
 		return nil, err
