@@ -50,7 +50,9 @@ func check(args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	sc := cfg.Server
-	w := func(label, format string, a ...any) { fmt.Fprintf(stdout, "  %-9s %s\n", label, fmt.Sprintf(format, a...)) }
+	w := func(label, format string, a ...any) {
+		fmt.Fprintf(stdout, "  %-9s %s\n", label, fmt.Sprintf(format, a...))
+	}
 	fmt.Fprintf(stdout, "%s: ok\n", pos[0])
 	w("server", "[server:%s] %s on %s (from %s), %d workers (from %s)", cfg.ServerName, sc.Factory, sc.Bind, cfg.Origin("bind"), sc.Workers, cfg.Origin("workers"))
 	w("module", "%s, %s", rep.Module, size(int64(rep.Info.Size)))
@@ -84,7 +86,9 @@ func inspect(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wasmserve inspect: %v\n", err)
 		return 1
 	}
-	w := func(label, format string, a ...any) { fmt.Fprintf(stdout, "%-9s %s\n", label+":", fmt.Sprintf(format, a...)) }
+	w := func(label, format string, a ...any) {
+		fmt.Fprintf(stdout, "%-9s %s\n", label+":", fmt.Sprintf(format, a...))
+	}
 	w("module", "%s, %s", path, size(int64(info.Size)))
 	kind := "wasmserve reactor"
 	switch {
@@ -175,4 +179,3 @@ func size(n int64) string {
 	}
 	return fmt.Sprintf("%d bytes", n)
 }
-
