@@ -12,7 +12,7 @@ package main
 type sdkFile struct{ tree, embedded, dest string }
 
 var sdkFiles = map[string][]sdkFile{
-	"c": {{"guests/sdk/c/wasmserve.h", "skeleton/sdk/c/wasmserve.h", "wasmserve.h"}},
+	"c":    {{"guests/sdk/c/wasmserve.h", "skeleton/sdk/c/wasmserve.h", "wasmserve.h"}},
 	"rust": {{"guests/sdk/rust/src/lib.rs", "skeleton/sdk/rust/lib.rs", "wasmserve/src/lib.rs"}},
 	"as": {
 		{"guests/sdk/assemblyscript/package.json", "skeleton/sdk/as/package.json", "sdk/package.json"},
