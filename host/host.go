@@ -13,6 +13,7 @@ package host
 import (
 	"context"
 
+	"github.com/wasmserve/wasmserve/host/internal/buildinfo"
 	"github.com/wasmserve/wasmserve/host/internal/config"
 	"github.com/wasmserve/wasmserve/host/internal/server"
 )
@@ -75,3 +76,8 @@ func (s *Server) Run(ctx context.Context) error { return s.s.Run(ctx) }
 // Reload re-reads the config file and swaps in a new generation of
 // workers; requests in flight finish on the old one. reason is logged.
 func (s *Server) Reload(ctx context.Context, reason string) error { return s.s.Reload(ctx, reason) }
+
+// SetVersion records the release version of the program embedding the
+// server, reported as the version label of wasmserve_build_info on the
+// admin listener. Call it before New.
+func SetVersion(v string) { buildinfo.SetVersion(v) }

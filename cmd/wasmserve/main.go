@@ -55,6 +55,7 @@ Configuration reference (every key, its default and meaning): the README's
 `
 
 func main() {
+	host.SetVersion(version)
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
