@@ -36,7 +36,8 @@ func TestBuildInfo(t *testing.T) {
 	srv := httptest.NewServer(New(Options{Gatherer: prometheus.NewRegistry()}))
 	defer srv.Close()
 	_, body := get(t, srv.URL+"/metrics")
-	fams, err := expfmt.NewTextParser(model.UTF8Validation).TextToMetricFamilies(strings.NewReader(body))
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
