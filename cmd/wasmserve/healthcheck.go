@@ -30,6 +30,14 @@ func healthcheck(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, healthUsage); fs.PrintDefaults() }
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.SetOutput(stdout)
+			fmt.Fprint(stdout, healthUsage)
+			fs.PrintDefaults()
+			return 0
+		}
+	}
 	probe := fs.String("probe", "readiness", "readiness, liveness or startup")
 	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long")
 	var pos []string

@@ -31,6 +31,7 @@ func lookupTestEnv(k string) (string, bool) { v, ok := testEnv[k]; return v, ok 
 //	# bind: ADDR     Options.Bind
 //	# set: KEY=VALUE Options.Set (a flag)
 //	# env: NAME=VAL  an environment variable
+//	# default: K=V   Options.Defaults
 //	# server: NAME   Options.ServerName
 //	# app: NAME      Options.AppName
 //	# dump: all      dump every server key, not only those off their default
@@ -79,6 +80,12 @@ func TestGolden(t *testing.T) {
 						opts.Set = map[string]string{}
 					}
 					opts.Set[k] = v
+				case "default": // KEY=VALUE, Options.Defaults (--reload's drain_time)
+					k, v, _ := strings.Cut(value, "=")
+					if opts.Defaults == nil {
+						opts.Defaults = map[string]string{}
+					}
+					opts.Defaults[k] = v
 				case "env": // NAME=VALUE, added to the environment
 					k, v, _ := strings.Cut(value, "=")
 					env[k] = v
