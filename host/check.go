@@ -85,10 +85,7 @@ func Check(ctx context.Context, cfg *Config, logger *slog.Logger) (*CheckReport,
 	start := time.Now()
 	inst, err := mod.NewInstance(ctx, 0)
 	if err != nil {
-		if errors.Is(err, engine.ErrABIVersion) {
-			return rep, fmt.Errorf("%w (this wasmserve implements ABI v%d: rebuild the module with a matching SDK)", err, abi.Version)
-		}
-		return rep, err
+		return rep, abiHint(err)
 	}
 	rep.InitTime = time.Since(start)
 	rep.ABIVersion = abi.Version
@@ -128,3 +125,11 @@ func EnvName(key string) string { return config.EnvName(key) }
 
 // ServerKeys returns the names of the server keys in documentation order.
 func ServerKeys() []string { return config.KnownServerKeys() }
+
+// abiHint adds how to fix an ABI version mismatch to err.
+func abiHint(err error) error {
+	if errors.Is(err, engine.ErrABIVersion) {
+		return fmt.Errorf("%w (this wasmserve implements ABI v%d: rebuild the module with the SDK of this wasmserve, or run the wasmserve it was built for)", err, abi.Version)
+	}
+	return err
+}

@@ -63,7 +63,7 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Server, error) {
 	}
 	s, err := server.New(ctx, cfg, opts)
 	if err != nil {
-		return nil, err
+		return nil, abiHint(err)
 	}
 	return &Server{s: s}, nil
 }

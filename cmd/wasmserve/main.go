@@ -14,6 +14,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -199,29 +200,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // loadConfig refuses a file that is not an INI file (a .wasm module,
-// another binary) with a short message, then loads it.
+// another binary) with a short message, then parses it. The file is read
+// once, so that a pipe works too.
 func loadConfig(path string, f *flags) (*host.Config, error) {
-	if err := notINI(path); err != nil {
+	data, err := os.ReadFile(path)
+	if err != nil {
 		return nil, err
 	}
-	return host.LoadConfig(path, f.configOptions())
+	if err := notINI(path, data); err != nil {
+		return nil, err
+	}
+	return host.ParseConfig(path, data, f.configOptions())
 }
 
-// notINI returns an error when the file at path is a WebAssembly module
-// or another binary file rather than an INI config file.
-func notINI(path string) error {
-	file, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer file.Close()
-	head := make([]byte, 512)
-	n, _ := io.ReadFull(file, head)
-	head = head[:n]
+// notINI returns an error when data, read from path, is a WebAssembly
+// module or another binary file rather than an INI config file.
+func notINI(path string, data []byte) error {
+	head := data[:min(len(data), 512)]
 	switch {
 	case host.IsWasm(head):
 		return fmt.Errorf("%s is a WebAssembly module; wasmserve expects an INI config file whose [app:main] factory names the module (wasmserve new LANG DIR writes one: see DIR/app.ini)", path)
-	case strings.ContainsRune(string(head), 0):
+	case bytes.IndexByte(head, 0) >= 0:
 		return fmt.Errorf("%s is a binary file; wasmserve expects an INI config file ([server:main] and [app:main] sections)", path)
 	}
 	return nil

@@ -338,6 +338,9 @@ func (l *loader) app(sec *section) (App, error) {
 	}
 	a.Module = l.resolve(factory.value)
 	if err := isFile(a.Module); err != nil {
+		if errors.Is(err, os.ErrNotExist) && len(unsetVars(factory.value, l.env)) == 0 {
+			err = fmt.Errorf("%w (build the module first, e.g. with make, or fix the path: a relative path resolves against %s, then the working directory)", err, l.dir)
+		}
 		return a, l.errAt(sec, factory, err)
 	}
 	return a, nil
