@@ -133,3 +133,8 @@ func abiHint(err error) error {
 	}
 	return err
 }
+
+// MisspelledEnv returns the WASMSERVE_* entries of environ (NAME=VALUE)
+// that override no server key but are close to one that does, each with
+// that nearest override: likely typos, which are otherwise ignored.
+func MisspelledEnv(environ []string) [][2]string { return config.MisspelledEnv(environ) }

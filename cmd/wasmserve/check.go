@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -48,6 +49,9 @@ func check(args []string, stdout, stderr io.Writer) int {
 	rep, err := host.Check(context.Background(), cfg, log)
 	if err != nil {
 		return fail(err)
+	}
+	for _, m := range host.MisspelledEnv(os.Environ()) {
+		fmt.Fprintf(stdout, "warning: environment variable %s overrides no server key and is ignored; did you mean %s?\n", m[0], m[1])
 	}
 	sc := cfg.Server
 	w := func(label, format string, a ...any) {

@@ -123,6 +123,8 @@ func TestOverridePrecedence(t *testing.T) {
 		{"PORT ignored when the file sets bind", []string{"PORT=9004"}, []string{withBind}, "on 127.0.0.1:9001 (from " + withBind + ":5)"},
 		{"WASMSERVE_BIND over PORT", []string{"PORT=9004", "WASMSERVE_BIND=127.0.0.1:9005"}, []string{noBind}, "on 127.0.0.1:9005 (from WASMSERVE_BIND)"},
 		{"default", nil, []string{noBind}, "on localhost:9090 (from default)"},
+		{"misspelled override", []string{"WASMSERVE_WORKER=3"}, []string{withBind},
+			"warning: environment variable WASMSERVE_WORKER overrides no server key and is ignored; did you mean WASMSERVE_WORKERS?"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -180,6 +180,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	log := newLogger(stderr, cfg.Server.Log.Format, f.debug)
 	slog.SetDefault(log)
+	for _, m := range host.MisspelledEnv(os.Environ()) {
+		log.Warn("environment variable overrides no server key; ignored", "name", m[0], "did_you_mean", m[1])
+	}
 	fatal := func(msg string, err error) int {
 		if cfg.Server.Log.Format == "json" {
 			log.Error(msg, "config", pos[0], "error", err.Error())

@@ -149,3 +149,32 @@ func sectionHint(f *iniFile, want string) string {
 	}
 	return ""
 }
+
+// MisspelledEnv returns, for each WASMSERVE_* entry of environ (NAME=VALUE
+// strings) that overrides no server key but is at most two edits away from
+// one that does, the pair {name, nearest override}. Other WASMSERVE_*
+// variables are left alone: they may belong to something else.
+func MisspelledEnv(environ []string) [][2]string {
+	var out [][2]string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "WASMSERVE_") {
+			continue
+		}
+		best, bestD := "", 3
+		for _, k := range serverKeys {
+			e := EnvName(k.Name)
+			if e == name {
+				best = ""
+				break
+			}
+			if d := editDistance(name, e); d < bestD {
+				best, bestD = e, d
+			}
+		}
+		if best != "" {
+			out = append(out, [2]string{name, best})
+		}
+	}
+	return out
+}
