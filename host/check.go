@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/wasmserve/wasmserve/abi"
@@ -138,3 +139,25 @@ func abiHint(err error) error {
 // that override no server key but are close to one that does, each with
 // that nearest override: likely typos, which are otherwise ignored.
 func MisspelledEnv(environ []string) [][2]string { return config.MisspelledEnv(environ) }
+
+// CheckModule is Check for a module alone: it compiles and validates the
+// module at path and instantiates it once with the default server settings
+// and an empty app config, using the default compilation cache or
+// WASMSERVE_COMPILATION_CACHE. It reads no other override.
+func CheckModule(ctx context.Context, path string, logger *slog.Logger) (*CheckReport, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	ini := fmt.Sprintf("[server:main]\nfactory = http\nworkers = 1\n[app:main]\nfactory = %s\n", abs)
+	cfg, err := config.Parse(abs+".ini", []byte(ini), config.Options{LookupEnv: func(k string) (string, bool) {
+		if k == "HOME" || k == "XDG_CACHE_HOME" || k == config.EnvName("compilation_cache") {
+			return os.LookupEnv(k)
+		}
+		return "", false
+	}})
+	if err != nil {
+		return nil, err
+	}
+	return Check(ctx, cfg, logger)
+}

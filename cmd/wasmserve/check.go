@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -110,8 +111,16 @@ func inspect(args []string, stdout, stderr io.Writer) int {
 		w("abi", "none declared (no %s export)", abi.ExportABIVersion)
 	case info.ABIVersion != 0:
 		w("abi", "v%d (this wasmserve implements v%d)", info.ABIVersion, abi.Version)
+	case info.IsCommand():
+		w("abi", "computed at run time by %s %s", e.Name, e.Type)
 	default:
-		w("abi", "computed at run time by %s %s; `wasmserve check` instantiates the module and verifies it", e.Name, e.Type)
+		// Computed at run time (the Go SDK): instantiate the module to ask.
+		rep, err := host.CheckModule(context.Background(), path, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			w("abi", "computed at run time by %s %s; instantiating the module failed: %v", e.Name, e.Type, err)
+		} else {
+			w("abi", "v%d (computed at run time; this wasmserve implements v%d)", rep.ABIVersion, abi.Version)
+		}
 	}
 	w("memory", "%s", memorySummary(info, -1, 0))
 	fmt.Fprintf(stdout, "exports:\n")

@@ -91,6 +91,14 @@ func TestInspect(t *testing.T) {
 			t.Errorf("inspect output lacks %q:\n%s", want, stdout)
 		}
 	}
+	// The Go SDK computes its ABI version: inspect instantiates the module to ask.
+	cache := []string{"WASMSERVE_COMPILATION_CACHE=" + testguest.CacheDir()}
+	if stdout, _, code := runBin(t, cache, "inspect", testguest.Module(t, "hello-go", "hello.wasm")); code != 0 || !strings.Contains(stdout, "abi:      v1 (computed at run time; this wasmserve implements v1)") {
+		t.Errorf("inspect hello-go: exit %d:\n%s", code, stdout)
+	}
+	if stdout, _, code := runBin(t, cache, "inspect", testguest.Module(t, "hello-go", "hello-abi2.wasm")); code != 0 || !strings.Contains(stdout, "guest declares ABI version 2, host implements version 1") {
+		t.Errorf("inspect hello-go's abi2 build: exit %d:\n%s", code, stdout)
+	}
 	cmdMod := filepath.Join(t.TempDir(), "cmd.wasm")
 	os.WriteFile(cmdMod, testguest.WAT(t, `(module (memory (export "memory") 1) (func (export "_start")))`), 0o644)
 	if stdout, _, code := runBin(t, nil, "inspect", cmdMod); code != 0 || !strings.Contains(stdout, "WASI command") || !strings.Contains(stdout, "-mexec-model=reactor") {
