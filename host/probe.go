@@ -7,23 +7,37 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wasmserve/wasmserve/host/internal/config"
 )
 
 // probeBind checks, before the module is compiled, that cfg's TCP listen
-// address can be bound, so that a port in use is reported at once and
+// addresses can be bound, so that a port in use is reported at once and
 // names where the address came from. It binds and closes at once; Run
-// binds again. Nothing is probed when a supervisor passes the sockets
-// (Einhorn, Server::Starter, systemd) or for unix sockets and fd://N.
+// binds again. The app's address is not probed when a supervisor passes
+// the sockets (Einhorn, Server::Starter, systemd); unix sockets and fd://N
+// are never probed. The admin listener, always bound by wasmserve, is
+// probed too.
 func probeBind(cfg *Config) error {
-	b := cfg.Server.Bind
-	if b.Network != "" && b.Network != "tcp" || inherited() {
+	if !inherited() {
+		if err := probe(cfg, "bind", cfg.Server.Bind, cfg.Server.ReusePort); err != nil {
+			return err
+		}
+	}
+	return probe(cfg, "admin.bind", cfg.Server.Admin.Bind, false)
+}
+
+// probe binds and closes the TCP address e of the server key named key.
+func probe(cfg *Config, key string, e Endpoint, reusePort bool) error {
+	if e.IsZero() || e.Network != "" && e.Network != "tcp" {
 		return nil
 	}
 	lc := net.ListenConfig{}
-	if cfg.Server.ReusePort {
+	if reusePort {
 		lc.Control = func(_, _ string, c syscall.RawConn) error {
 			var serr error
 			if err := c.Control(func(fd uintptr) {
@@ -34,31 +48,39 @@ func probeBind(cfg *Config) error {
 			return serr
 		}
 	}
-	ln, err := lc.Listen(context.Background(), "tcp", b.Address)
+	ln, err := lc.Listen(context.Background(), "tcp", e.Address)
 	if err == nil {
 		return ln.Close()
 	}
-	origin := cfg.Origin("bind")
+	origin := cfg.Origin(key)
 	from := "from " + origin
+	env := config.EnvName(key)
 	switch origin {
-	case "--bind":
-		from = "from the --bind flag"
 	case "default":
-		from = "the default bind"
-	case "PORT", envBind:
+		from = "the default " + key
+	case "PORT", env:
 		from = "from the environment variable " + origin
+	default:
+		if strings.HasPrefix(origin, "--") {
+			from = "from the " + origin + " flag"
+		}
 	}
-	fix := "stop the process listening there, or choose another address with --bind, " + envBind + " or bind in " + cfg.File
+	what := "listen"
+	if key != "bind" {
+		what = key
+	}
+	fix := "stop the process listening there, or choose another address with " + env + " or " + key + " in " + cfg.File
+	if key == "bind" {
+		fix = "stop the process listening there, or choose another address with --bind, " + env + " or bind in " + cfg.File
+	}
 	switch {
 	case errors.Is(err, syscall.EADDRINUSE):
-		return fmt.Errorf("listen %s (%s): address already in use: %s", b.Address, from, fix)
+		return fmt.Errorf("%s %s (%s): address already in use: %s", what, e.Address, from, fix)
 	case errors.Is(err, syscall.EACCES):
-		return fmt.Errorf("listen %s (%s): permission denied (ports below 1024 need privileges): choose a port of 1024 or more", b.Address, from)
+		return fmt.Errorf("%s %s (%s): permission denied (ports below 1024 need privileges): choose a port of 1024 or more", what, e.Address, from)
 	}
-	return fmt.Errorf("listen %s (%s): %w", b.Address, from, err)
+	return fmt.Errorf("%s %s (%s): %w", what, e.Address, from, err)
 }
-
-const envBind = "WASMSERVE_BIND"
 
 // inherited reports whether a supervisor passes listening sockets, which
 // Run then uses instead of binding (see host/internal/listen).

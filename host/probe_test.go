@@ -46,6 +46,12 @@ func TestProbeBind(t *testing.T) {
 	if _, err := os.Stat(sock); err == nil {
 		t.Error("the probe created the unix socket")
 	}
+	// The admin listener is probed too.
+	admin := probeConfig(t, "127.0.0.1:0")
+	admin.Server.Admin.Bind = Endpoint{Network: "tcp", Address: addr}
+	if err := probeBind(admin); err == nil || !strings.Contains(err.Error(), "admin.bind "+addr+" (the default admin.bind): address already in use: stop the process listening there, or choose another address with WASMSERVE_ADMIN_BIND or admin.bind in ") {
+		t.Errorf("probe of a taken admin address: %v", err)
+	}
 	// Sockets passed by systemd are not probed.
 	t.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid()))
 	if err := probeBind(probeConfig(t, addr)); err != nil {
