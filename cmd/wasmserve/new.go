@@ -192,8 +192,6 @@ func writeSkeleton(lang, dir, source string) ([]string, error) {
 			switch rel {
 			case "gitignore":
 				rel = ".gitignore"
-			case "wasmserve.Cargo.toml":
-				rel = "wasmserve/Cargo.toml"
 			}
 			out[rel] = b.Bytes()
 			return nil

@@ -93,6 +93,29 @@ void ws_add_header_str(ws_response *w, const char *name, const char *value);
 void ws_write(ws_response *w, const void *data, size_t len);
 void ws_write_str(ws_response *w, const char *s);
 
+/* Query strings (a URL query without '?', or an
+ * application/x-www-form-urlencoded body), read as Go's url.ParseQuery
+ * does: pairs separated by '&', '+' is a space, %XX a byte, a pair without
+ * '=' has an empty value, empty pairs are skipped, a malformed escape is
+ * kept as written.
+ *
+ * ws_query_next iterates the pairs, undecoded: start with pos = 0; each call
+ * stores the next pair and returns true, or returns false at the end. */
+bool ws_query_next(ws_bytes query, uint32_t *pos, ws_bytes *name, ws_bytes *value);
+/* Decodes '+' and %XX escapes of s into a malloc'd NUL-terminated string
+ * that the caller frees; stores its length (which a decoded %00 makes
+ * longer than strlen) in *len unless len is NULL. */
+char *ws_url_decode(ws_bytes s, size_t *len);
+/* The first value of query parameter name (compared after decoding),
+ * decoded as by ws_url_decode (caller frees), or NULL when absent. */
+char *ws_query_get(ws_bytes query, const char *name);
+
+/* JSON: appends the len bytes at s to the body as a JSON string, quotes
+ * included; '"', '\\' and every control character are escaped, so the
+ * result is valid JSON for any UTF-8 input. */
+void ws_write_json_string(ws_response *w, const void *s, size_t len);
+void ws_write_json_str(ws_response *w, const char *s);
+
 /* Looks up app config key (lower case, dots kept). Returns a malloc'd
  * NUL-terminated copy of its value that the caller frees, or NULL when the
  * key does not exist. */
@@ -225,6 +248,93 @@ void ws_write(ws_response *w, const void *data, size_t len) {
 }
 
 void ws_write_str(ws_response *w, const char *s) { ws_write(w, s, strlen(s)); }
+
+bool ws_query_next(ws_bytes query, uint32_t *pos, ws_bytes *name, ws_bytes *value) {
+    uint32_t p = *pos;
+    while (p < query.len && query.ptr[p] == '&') p++; /* empty pairs */
+    if (p >= query.len) return false;
+    uint32_t end = p, eq = UINT32_MAX;
+    while (end < query.len && query.ptr[end] != '&') {
+        if (eq == UINT32_MAX && query.ptr[end] == '=') eq = end;
+        end++;
+    }
+    if (eq == UINT32_MAX) {
+        *name = (ws_bytes){query.ptr + p, end - p};
+        *value = (ws_bytes){query.ptr + end, 0};
+    } else {
+        *name = (ws_bytes){query.ptr + p, eq - p};
+        *value = (ws_bytes){query.ptr + eq + 1, end - eq - 1};
+    }
+    *pos = end;
+    return true;
+}
+
+static int ws__hex(uint8_t c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+char *ws_url_decode(ws_bytes s, size_t *len) {
+    char *out = ws__must(malloc((size_t)s.len + 1));
+    size_t n = 0;
+    for (uint32_t i = 0; i < s.len; i++) {
+        uint8_t c = s.ptr[i];
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%' && s.len - i > 2 && ws__hex(s.ptr[i + 1]) >= 0 && ws__hex(s.ptr[i + 2]) >= 0) {
+            c = (uint8_t)(ws__hex(s.ptr[i + 1]) << 4 | ws__hex(s.ptr[i + 2]));
+            i += 2;
+        }
+        out[n++] = (char)c;
+    }
+    out[n] = 0;
+    if (len) *len = n;
+    return out;
+}
+
+char *ws_query_get(ws_bytes query, const char *name) {
+    uint32_t pos = 0;
+    ws_bytes k, v;
+    size_t want = strlen(name);
+    while (ws_query_next(query, &pos, &k, &v)) {
+        size_t kl;
+        char *key = ws_url_decode(k, &kl);
+        int match = kl == want && memcmp(key, name, want) == 0;
+        free(key);
+        if (match) return ws_url_decode(v, NULL);
+    }
+    return NULL;
+}
+
+void ws_write_json_string(ws_response *w, const void *s, size_t len) {
+    static const char hex[] = "0123456789abcdef";
+    const uint8_t *p = s;
+    ws_write(w, "\"", 1);
+    size_t run = 0; /* bytes copied as they are, pending */
+    for (size_t i = 0; i < len; i++) {
+        uint8_t c = p[i];
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        ws_write(w, p + run, i - run);
+        run = i + 1;
+        switch (c) {
+        case '"': ws_write(w, "\\\"", 2); break;
+        case '\\': ws_write(w, "\\\\", 2); break;
+        case '\n': ws_write(w, "\\n", 2); break;
+        case '\r': ws_write(w, "\\r", 2); break;
+        case '\t': ws_write(w, "\\t", 2); break;
+        default: {
+            char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            ws_write(w, u, 6);
+        }
+        }
+    }
+    ws_write(w, p + run, len - run);
+    ws_write(w, "\"", 1);
+}
+
+void ws_write_json_str(ws_response *w, const char *s) { ws_write_json_string(w, s, strlen(s)); }
 
 char *ws_config(const char *key) {
     uint32_t kl = (uint32_t)strlen(key), cap = 64;

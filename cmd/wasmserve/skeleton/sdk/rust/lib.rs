@@ -189,6 +189,102 @@ pub fn append_field(list: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     list.extend_from_slice(value);
 }
 
+impl<'a> Request<'a> {
+    /// Every `name=value` pair of the query string, decoded (see
+    /// [`query_pairs`]).
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        query_pairs(self.query)
+    }
+
+    /// The first value of query parameter `name`, decoded; `None` if the
+    /// query has no such parameter.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        query_pairs(self.query).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+}
+
+/// Decodes an `application/x-www-form-urlencoded` string (a URL query
+/// without `?`, or a form body) into its `name=value` pairs, in order, as
+/// Go's `url.ParseQuery` does: pairs are separated by `&`, `+` is a space,
+/// `%XX` is a byte; a pair without `=` has an empty value, empty pairs are
+/// skipped, and a malformed escape is kept as written. Bytes that are not
+/// UTF-8 become U+FFFD.
+pub fn query_pairs(q: &[u8]) -> Vec<(String, String)> {
+    q.split(|&c| c == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = match p.iter().position(|&c| c == b'=') {
+                Some(i) => (&p[..i], &p[i + 1..]),
+                None => (p, &p[p.len()..]),
+            };
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+/// Decodes `+` and `%XX` escapes (see [`query_pairs`]).
+pub fn percent_decode(s: &[u8]) -> String {
+    fn hex(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < s.len() => {
+                match (hex(s[i + 1]), hex(s[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push(h << 4 | l);
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Appends `s` to `out` as a JSON string, quotes included: the quote, the
+/// backslash and every control character are escaped (`\n`, `\t`,
+/// `\u001f`, ...), so the result is valid JSON for any input.
+pub fn json_quote_into(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("\\u00");
+                out.push(HEX[(c as usize) >> 4] as char);
+                out.push(HEX[(c as usize) & 15] as char);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// `s` as a JSON string, quotes included (see [`json_quote_into`]).
+pub fn json_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    json_quote_into(&mut out, s);
+    out
+}
+
 /// The app config value of `key` (lower case, dots kept), if it exists.
 pub fn config(key: &str) -> Option<String> {
     let mut buf = vec![0u8; 64];
@@ -371,4 +467,27 @@ macro_rules! export {
             $crate::rt::handle(request_len, $serve)
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query() {
+        let q = query_pairs(b"a=1&b=x+y%20z&&c&d=%zz&e=caf%C3%A9&a=2&f=%4");
+        let want: Vec<(String, String)> = [
+            ("a", "1"), ("b", "x y z"), ("c", ""), ("d", "%zz"), ("e", "caf\u{e9}"), ("a", "2"), ("f", "%4"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(q, want);
+    }
+
+    #[test]
+    fn json() {
+        assert_eq!(json_quote("plain"), "\"plain\"");
+        assert_eq!(json_quote("a\"b\\c\nd\te\u{1}f\u{7f}é"), "\"a\\\"b\\\\c\\nd\\te\\u0001f\u{7f}é\"");
+    }
 }
