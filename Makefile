@@ -10,7 +10,7 @@ all: build
 build: bin/wasmserve guests
 
 bin/wasmserve: FORCE
-	$(GO) build -trimpath -o bin/wasmserve ./cmd/wasmserve
+	$(GO) build -trimpath -ldflags "-X main.sourceDir=$(CURDIR)" -o bin/wasmserve ./cmd/wasmserve
 
 guests:
 	@for d in $(EXAMPLES); do $(MAKE) --no-print-directory -C $$d all abi2 || exit 1; done

@@ -13,6 +13,7 @@ package host
 import (
 	"context"
 
+	"github.com/wasmserve/wasmserve/host/internal/buildinfo"
 	"github.com/wasmserve/wasmserve/host/internal/config"
 	"github.com/wasmserve/wasmserve/host/internal/server"
 )
@@ -49,10 +50,20 @@ type Server struct {
 
 // New loads cfg's module and starts its workers. It does not listen yet;
 // Run does. Any error is fatal: the caller exits before binding.
+//
+// Before compiling, New checks what fails fast: that the listen address
+// can be bound (unless a supervisor passes the sockets), and that the
+// module is a wasmserve reactor, not a WASI command.
 func New(ctx context.Context, cfg *Config, opts Options) (*Server, error) {
+	if err := probeBind(cfg); err != nil {
+		return nil, err
+	}
+	if _, err := precheck(cfg.App.Module); err != nil {
+		return nil, err
+	}
 	s, err := server.New(ctx, cfg, opts)
 	if err != nil {
-		return nil, err
+		return nil, abiHint(err)
 	}
 	return &Server{s: s}, nil
 }
@@ -65,3 +76,8 @@ func (s *Server) Run(ctx context.Context) error { return s.s.Run(ctx) }
 // Reload re-reads the config file and swaps in a new generation of
 // workers; requests in flight finish on the old one. reason is logged.
 func (s *Server) Reload(ctx context.Context, reason string) error { return s.s.Reload(ctx, reason) }
+
+// SetVersion records the release version of the program embedding the
+// server, reported as the version label of wasmserve_build_info on the
+// admin listener. Call it before New.
+func SetVersion(v string) { buildinfo.SetVersion(v) }

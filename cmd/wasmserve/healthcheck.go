@@ -30,6 +30,14 @@ func healthcheck(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, healthUsage); fs.PrintDefaults() }
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.SetOutput(stdout)
+			fmt.Fprint(stdout, healthUsage)
+			fs.PrintDefaults()
+			return 0
+		}
+	}
 	probe := fs.String("probe", "readiness", "readiness, liveness or startup")
 	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long")
 	var pos []string
@@ -104,10 +112,37 @@ func checkHTTP(ctx context.Context, endpoint string, probe int32) error {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode == http.StatusNotFound {
+		return fmt.Errorf("status %s: %s: no /health here; is %s the app's port? wasmserve answers health checks on its admin listener: set admin.bind in [server:main] (or WASMSERVE_ADMIN_BIND) and check that address",
+			resp.Status, strings.TrimSpace(string(body)), endpoint)
+	}
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("status %s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
 	return nil
+}
+
+// firstBytes records the first bytes read from a connection, to tell a
+// server that answered in another protocol.
+type firstBytes struct {
+	net.Conn
+	head []byte
+}
+
+func (c *firstBytes) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if len(c.head) < 8 {
+		c.head = append(c.head, p[:min(n, 8-len(c.head))]...)
+	}
+	return n, err
+}
+
+// wrongProtocol returns a hint when the reply so far is HTTP.
+func wrongProtocol(c *firstBytes, endpoint string, err error) error {
+	if strings.HasPrefix(string(c.head), "HTTP/") {
+		return fmt.Errorf("%s answered in HTTP, not Thrift: it is an HTTP port (check the Thrift server's address, or use healthcheck http against the admin listener): %w", endpoint, err)
+	}
+	return err
 }
 
 // checkThrift calls BaseplateServiceV2.is_healthy(IsHealthyRequest{probe})
@@ -122,6 +157,15 @@ func checkThrift(ctx context.Context, endpoint string, probe int32) error {
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
+	rec := &firstBytes{Conn: conn}
+	if err := isHealthy(ctx, rec, probe); err != nil {
+		return wrongProtocol(rec, endpoint, err)
+	}
+	return nil
+}
+
+// isHealthy makes the is_healthy call on conn.
+func isHealthy(ctx context.Context, conn net.Conn, probe int32) error {
 	cfg := &thrift.TConfiguration{}
 	trans := thrift.NewTHeaderTransportConf(thrift.NewTSocketFromConnConf(conn, cfg), cfg)
 	proto := thrift.NewTHeaderProtocolConf(trans, cfg)

@@ -22,6 +22,7 @@ import (
 
 // server is a running wasmserve binary listening on a UNIX socket.
 type server struct {
+	sock   string // the UNIX socket it listens on
 	cmd    *exec.Cmd
 	client *http.Client
 	log    *lockedBuffer
@@ -64,7 +65,7 @@ func writeINI(t *testing.T, server, app string) string {
 func start(t *testing.T, ini string, args ...string) *server {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "s.sock")
-	s := &server{log: &lockedBuffer{}, done: make(chan error, 1)}
+	s := &server{sock: sock, log: &lockedBuffer{}, done: make(chan error, 1)}
 	s.cmd = exec.Command(testguest.Binary(t), append(append(args, "--bind", "unix:"+sock), ini)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {

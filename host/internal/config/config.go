@@ -38,9 +38,18 @@ type Options struct {
 	// Bind, when not "", replaces the server section's bind key (the
 	// --bind flag). It is validated like bind.
 	Bind string
-	// LookupEnv expands $VAR and ${VAR} in values and finds the default
-	// compilation cache directory; nil means os.LookupEnv.
+	// LookupEnv expands $VAR and ${VAR} in values, finds the default
+	// compilation cache directory and reads the WASMSERVE_<KEY> and PORT
+	// overrides; nil means os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// Set holds command-line values by server key name ("workers",
+	// "log.format"); they win over the environment and the file. An
+	// invalid value is reported as `--workers "0": CAUSE`.
+	Set map[string]string
+	// Defaults replaces the built-in default of server keys by name, for
+	// values the file, the environment and Set leave unset (--reload's
+	// drain_time = 0).
+	Defaults map[string]string
 }
 
 // Config is a validated configuration. It holds no open resources.
@@ -50,6 +59,9 @@ type Config struct {
 	AppName    string // NAME of the [app:NAME] section read
 	Server     Server
 	App        App
+
+	opts    Options           // as given to Parse, for Reload
+	origins map[string]string // server key -> where its value came from; see Origin
 }
 
 // App is the validated [app:NAME] section.
@@ -121,6 +133,12 @@ func Parse(filename string, data []byte, opts Options) (*Config, error) {
 			return nil, fmt.Errorf("--bind %q: %w", opts.Bind, err)
 		}
 	}
+	if err := validateSet(opts.Set); err != nil {
+		return nil, err
+	}
+	if err := validateSet(opts.Defaults); err != nil {
+		return nil, err
+	}
 	f, err := parseINI(filename, data)
 	if err != nil {
 		return nil, err
@@ -134,8 +152,8 @@ func Parse(filename string, data []byte, opts Options) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := &Config{File: filename, ServerName: opts.ServerName, AppName: opts.AppName}
-	if cfg.Server, err = l.server(server, app, bind); err != nil {
+	cfg := &Config{File: filename, ServerName: opts.ServerName, AppName: opts.AppName, opts: opts, origins: map[string]string{}}
+	if cfg.Server, err = l.server(server, app, bind, opts, cfg.origins); err != nil {
 		return nil, err
 	}
 	if cfg.App, err = l.app(app); err != nil {
@@ -181,13 +199,13 @@ func (l *loader) section(name string) (*section, error) {
 		if len(have) > 0 {
 			list = "sections: " + strings.Join(have, ", ")
 		}
-		return nil, &Error{File: l.file, Err: errorf(ErrNoSection, "no [%s] section (%s)", name, list)}
+		return nil, &Error{File: l.file, Err: errorf(ErrNoSection, "no [%s] section (%s)%s", name, list, sectionHint(l.f, name))}
 	}
 	return &section{name: name, own: own, keys: l.f.merged(own, l.env)}, nil
 }
 
 func (l *loader) errAt(sec *section, k iniKey, err error) *Error {
-	return &Error{File: l.file, Line: k.line, Section: sec.name, Key: k.name, Value: k.value, Err: err}
+	return &Error{File: l.file, Line: k.line, Section: sec.name, Key: k.name, Value: k.value, Err: unsetHint(err, k.value, l.env)}
 }
 
 func (l *loader) missing(sec *section, key string) *Error {
@@ -195,8 +213,10 @@ func (l *loader) missing(sec *section, key string) *Error {
 }
 
 // server validates the server section. app supplies metrics.* keys the
-// server section leaves out; bind, unless zero, replaces bind.
-func (l *loader) server(sec, app *section, bind Endpoint) (Server, error) {
+// server section leaves out; opts.Set and the environment override the
+// file (see applyOverrides); bind, unless zero, replaces bind. origins
+// receives where each key's value came from.
+func (l *loader) server(sec, app *section, bind Endpoint, opts Options, origins map[string]string) (Server, error) {
 	var s Server
 	set := map[string]bool{}
 	for _, kv := range sortedByLine(sec.keys) {
@@ -215,6 +235,7 @@ func (l *loader) server(sec, app *section, bind Endpoint) (Server, error) {
 			return s, l.errAt(sec, kv, err)
 		}
 		set[kv.name] = true
+		origins[kv.name] = fmt.Sprintf("%s:%d", l.file, kv.line)
 	}
 	if !set["factory"] {
 		return s, l.missing(sec, "factory")
@@ -226,17 +247,31 @@ func (l *loader) server(sec, app *section, bind Endpoint) (Server, error) {
 				return s, l.errAt(app, kv, err)
 			}
 			set[name] = true
+			origins[name] = fmt.Sprintf("%s:%d", l.file, kv.line)
 		}
 	}
+	if err := l.applyOverrides(&s, set, origins, opts); err != nil {
+		return s, err
+	}
+	if !bind.IsZero() {
+		s.Bind, set["bind"], origins["bind"] = bind, true, "--bind"
+	}
 	for _, k := range serverKeys {
-		if !set[k.Name] && k.Default != "" {
+		if set[k.Name] {
+			continue
+		}
+		if v, ok := opts.Defaults[k.Name]; ok {
+			if err := k.set(&s, v); err != nil {
+				return s, fmt.Errorf("default %s = %q: %w", k.Name, v, err)
+			}
+			set[k.Name] = k.Name == "workers" || k.Name == "max_concurrency"
+			continue
+		}
+		if k.Default != "" {
 			if err := k.set(&s, k.Default); err != nil {
 				panic(fmt.Sprintf("config: default %q of %s: %v", k.Default, k.Name, err))
 			}
 		}
-	}
-	if !bind.IsZero() {
-		s.Bind = bind
 	}
 	if !set["workers"] {
 		s.Workers = max(2, runtime.GOMAXPROCS(0))
@@ -247,8 +282,15 @@ func (l *loader) server(sec, app *section, bind Endpoint) (Server, error) {
 	if !set["max_concurrency"] {
 		s.MaxConcurrency = max(100, s.Workers)
 	} else if s.MaxConcurrency < s.Workers {
+		msg := fmt.Errorf("must be at least workers (%d, from %s)", s.Workers, cmp.Or(origins["workers"], "default"))
+		if o := origins["max_concurrency"]; o != "" && !strings.HasPrefix(o, l.file+":") {
+			return s, fmt.Errorf("%s max_concurrency = %d: %w", o, s.MaxConcurrency, msg)
+		}
 		kv, _ := sec.get("max_concurrency")
-		return s, l.errAt(sec, kv, fmt.Errorf("must be at least workers (%d)", s.Workers))
+		if kv.name == "" {
+			kv, _ = app.get("max_concurrency")
+		}
+		return s, l.errAt(sec, kv, msg)
 	}
 	switch s.CompilationCache {
 	case "off":
@@ -303,6 +345,9 @@ func (l *loader) app(sec *section) (App, error) {
 	}
 	a.Module = l.resolve(factory.value)
 	if err := isFile(a.Module); err != nil {
+		if errors.Is(err, os.ErrNotExist) && len(unsetVars(factory.value, l.env)) == 0 {
+			err = fmt.Errorf("%w (build the module first, e.g. with make, or fix the path: a relative path resolves against %s, then the working directory)", err, l.dir)
+		}
 		return a, l.errAt(sec, factory, err)
 	}
 	return a, nil

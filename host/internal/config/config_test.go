@@ -18,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.txt with the current
 var testEnv = map[string]string{
 	"HOME":           "/home/app",
 	"XDG_CACHE_HOME": "/cache",
-	"PORT":           "8080",
+	"APP_PORT":       "8080",
 	"EMPTY":          "",
 }
 
@@ -29,6 +29,9 @@ func lookupTestEnv(k string) (string, bool) { v, ok := testEnv[k]; return v, ok 
 // Leading comment lines set options:
 //
 //	# bind: ADDR     Options.Bind
+//	# set: KEY=VALUE Options.Set (a flag)
+//	# env: NAME=VAL  an environment variable
+//	# default: K=V   Options.Defaults
 //	# server: NAME   Options.ServerName
 //	# app: NAME      Options.AppName
 //	# dump: all      dump every server key, not only those off their default
@@ -55,7 +58,13 @@ func TestGolden(t *testing.T) {
 			if !ok {
 				t.Fatal(`no "-- want --" line`)
 			}
-			opts := Options{LookupEnv: lookupTestEnv}
+			env := map[string]string{}
+			opts := Options{LookupEnv: func(k string) (string, bool) {
+				if v, ok := env[k]; ok {
+					return v, true
+				}
+				return lookupTestEnv(k)
+			}}
 			all := false
 			for line := range strings.Lines(ini) {
 				name, value, ok := strings.Cut(strings.TrimSpace(strings.TrimPrefix(line, "#")), ": ")
@@ -65,6 +74,21 @@ func TestGolden(t *testing.T) {
 				switch name {
 				case "bind":
 					opts.Bind = value
+				case "set": // KEY=VALUE, as a flag sets it
+					k, v, _ := strings.Cut(value, "=")
+					if opts.Set == nil {
+						opts.Set = map[string]string{}
+					}
+					opts.Set[k] = v
+				case "default": // KEY=VALUE, Options.Defaults (--reload's drain_time)
+					k, v, _ := strings.Cut(value, "=")
+					if opts.Defaults == nil {
+						opts.Defaults = map[string]string{}
+					}
+					opts.Defaults[k] = v
+				case "env": // NAME=VALUE, added to the environment
+					k, v, _ := strings.Cut(value, "=")
+					env[k] = v
 				case "server":
 					opts.ServerName = value
 				case "app":

@@ -78,7 +78,7 @@ func (s *Server) reload(ctx context.Context, gen int64, start time.Time) error {
 	fail := func(step, file string, err error) error {
 		return &ReloadError{Generation: gen, Step: step, File: file, Err: err}
 	}
-	next, err := config.Load(s.cfg.File, config.Options{ServerName: s.cfg.ServerName, AppName: s.cfg.AppName, Bind: s.opts.Bind})
+	next, err := config.Reload(s.cfg)
 	if err != nil {
 		return fail("read config", s.cfg.File, err)
 	}
