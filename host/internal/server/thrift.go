@@ -12,6 +12,10 @@ func (s *Server) newThrift() Frontend {
 		Handler:        s.current,
 		MaxFrameSize:   sc.MaxFrameSize,
 		MaxMessageSize: sc.MaxMessageSize,
+		Keepalive:      sc.Keepalive,
+		ReadTimeout:    sc.ReadTimeout,
+		WriteTimeout:   sc.WriteTimeout,
+		AccessLog:      sc.AccessLog,
 		Logger:         s.log,
 	}
 	if m := s.Metrics(); m != nil {

@@ -20,16 +20,15 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/apache/thrift/lib/go/thrift"
 
 	"github.com/wasmserve/wasmserve/abi"
-	"github.com/wasmserve/wasmserve/host/internal/engine"
+	"github.com/wasmserve/wasmserve/host/internal/frontend"
 	"github.com/wasmserve/wasmserve/host/internal/listen"
 	"github.com/wasmserve/wasmserve/host/internal/pool"
 )
@@ -38,10 +37,24 @@ import (
 type Options struct {
 	Handler        pool.Handler
 	MaxFrameSize   int64 // largest frame; larger closes the connection
-	MaxMessageSize int64 // largest message
-	Logger         *slog.Logger
-	Observer       Observer // nil = none
+	MaxMessageSize int64 // largest message, after zlib inflation
+	// Keepalive is how long a connection may wait between calls, from
+	// its last reply to the first byte of its next call; 0 = no limit.
+	Keepalive time.Duration
+	// ReadTimeout is how long a call may take to arrive, from its first
+	// byte to its last; 0 = no limit.
+	ReadTimeout time.Duration
+	// WriteTimeout is how long writing one reply may take; 0 = no limit.
+	WriteTimeout time.Duration
+	// AccessLog logs one INFO line per call.
+	AccessLog bool
+	Logger    *slog.Logger
+	Observer  Observer // nil = none
 }
+
+// retainLimit is the largest buffer a connection keeps between calls;
+// a larger one, grown for one big message, is dropped after it.
+const retainLimit = 64 << 10
 
 // Observer receives per-call events, for metrics.
 type Observer interface {
@@ -53,13 +66,10 @@ type Observer interface {
 
 // Server serves Thrift on any number of listeners. Use it once.
 type Server struct {
-	opts     Options
-	log      *slog.Logger
-	cfg      *thrift.TConfiguration
-	conns    listen.Tracker
-	stopping atomic.Bool
-	mu       sync.Mutex
-	lns      []net.Listener
+	opts Options
+	log  *slog.Logger
+	cfg  *thrift.TConfiguration
+	core *frontend.Core
 }
 
 // New returns a Server for opts.
@@ -68,6 +78,7 @@ func New(opts Options) *Server {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.core = frontend.New("thrift", s.log)
 	s.cfg = &thrift.TConfiguration{
 		MaxFrameSize:   int32(min(opts.MaxFrameSize, 1<<31-1)),
 		MaxMessageSize: int32(min(opts.MaxMessageSize, 1<<31-1)),
@@ -79,57 +90,33 @@ func New(opts Options) *Server {
 var ErrServerClosed = errors.New("thriftfront: server closed")
 
 // Serve accepts connections on ln until Shutdown or Close, or until ln's
-// Accept fails, and serves each on its own goroutine.
+// Accept fails for good, and serves each on its own goroutine. Temporary
+// accept errors (out of file descriptors) are retried with back-off and
+// logged. It returns ErrServerClosed once ln is closed.
 func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	s.lns = append(s.lns, ln)
-	s.mu.Unlock()
-	tl := listen.TrackListener(ln, &s.conns)
-	for {
-		c, err := tl.Accept()
-		if err != nil {
-			if s.stopping.Load() || errors.Is(err, net.ErrClosed) {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return err
-		}
-		go s.serveConn(c.(*listen.Conn))
+	if err := s.core.Serve(ln, s.serveConn); err != nil {
+		return err
 	}
+	return ErrServerClosed
 }
 
 // SetShuttingDown makes every connection close after its next reply.
-func (s *Server) SetShuttingDown() { s.stopping.Store(true) }
+func (s *Server) SetShuttingDown() { s.core.SetStopping() }
 
 // Shutdown closes the listeners, closes idle connections and waits for
-// connections with a call in progress to finish, until ctx ends.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.stopping.Store(true)
-	s.closeListeners()
-	return s.conns.Wait(ctx)
-}
+// connections with a call in progress to finish, until ctx ends. A
+// connection in the middle of a call's bytes holds it for at most
+// ReadTimeout.
+func (s *Server) Shutdown(ctx context.Context) error { return s.core.Shutdown(ctx) }
 
 // Close closes the listeners and every connection at once.
 func (s *Server) Close() error {
-	s.stopping.Store(true)
-	s.closeListeners()
-	s.conns.CloseAll()
+	s.core.Close()
 	return nil
 }
 
 // Active returns the number of connections with a call in progress.
-func (s *Server) Active() int { return s.conns.Active() }
-
-func (s *Server) closeListeners() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, ln := range s.lns {
-		ln.Close()
-	}
-}
+func (s *Server) Active() int { return s.core.Conns.Active() }
 
 // recorder is a transport that keeps every byte read through it, up to
 // limit bytes per message: an unframed message has no length to check in
@@ -156,29 +143,63 @@ func (r *recorder) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// countingConn counts the bytes read from a connection.
-type countingConn struct {
+// timedConn counts the bytes read from a connection and owns its
+// deadlines: Read waits at most keepalive for the first byte of a call and
+// readTimeout from that byte to the call's end; Write is bounded by the
+// write deadline the reply writer sets. The thrift library's own deadline
+// calls (it clears them on every read) are ignored.
+type timedConn struct {
 	net.Conn
-	n int64
+	n           int64
+	keepalive   time.Duration
+	readTimeout time.Duration
+	inCall      bool // a byte of the current call has been read
 }
 
-func (c *countingConn) Read(p []byte) (int, error) {
+func (c *timedConn) Read(p []byte) (int, error) {
+	if !c.inCall && c.keepalive > 0 {
+		c.Conn.SetReadDeadline(time.Now().Add(c.keepalive))
+	}
 	n, err := c.Conn.Read(p)
+	if n > 0 && !c.inCall {
+		c.inCall = true
+		var d time.Time
+		if c.readTimeout > 0 {
+			d = time.Now().Add(c.readTimeout)
+		}
+		c.Conn.SetReadDeadline(d)
+	}
 	c.n += int64(n)
 	return n, err
 }
+
+// endCall marks the end of a call's bytes: the next read waits for a new
+// call, under keepalive.
+func (c *timedConn) endCall() {
+	c.inCall = false
+	c.Conn.SetReadDeadline(time.Time{})
+}
+
+func (c *timedConn) SetDeadline(time.Time) error      { return nil }
+func (c *timedConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *timedConn) SetWriteDeadline(time.Time) error { return nil }
 
 // replyWriter buffers what is written to a connection until Flush, so a
 // reply goes out in one write: THeaderTransport writes a frame's length and
 // its payload separately.
 type replyWriter struct {
 	thrift.TTransport
-	w *bufio.Writer
+	w       *bufio.Writer
+	conn    net.Conn
+	timeout time.Duration // write_timeout for one reply; 0 = none
 }
 
 func (r *replyWriter) Write(p []byte) (int, error) { return r.w.Write(p) }
 
 func (r *replyWriter) Flush(ctx context.Context) error {
+	if r.timeout > 0 {
+		r.conn.SetWriteDeadline(time.Now().Add(r.timeout))
+	}
 	if err := r.w.Flush(); err != nil {
 		return thrift.NewTTransportExceptionFromError(err)
 	}
@@ -201,9 +222,9 @@ func (s *Server) serveConn(c *listen.Conn) {
 	}
 	defer c.Close()
 	remote := c.RemoteAddr().String()
-	cc := &countingConn{Conn: c}
+	cc := &timedConn{Conn: c, keepalive: s.opts.Keepalive, readTimeout: s.opts.ReadTimeout}
 	sock := thrift.NewTSocketFromConnConf(cc, s.cfg)
-	trans := thrift.NewTHeaderTransportConf(&replyWriter{TTransport: sock, w: bufio.NewWriter(sock)}, s.cfg)
+	trans := thrift.NewTHeaderTransportConf(&replyWriter{TTransport: sock, w: bufio.NewWriter(sock), conn: c, timeout: s.opts.WriteTimeout}, s.cfg)
 	rec := &recorder{TTransport: trans, limit: int(s.cfg.GetMaxMessageSize())}
 	protos := map[abi.ThriftProtocol]thrift.TProtocol{
 		abi.ThriftBinary:  thrift.NewTBinaryProtocolConf(rec, s.cfg),
@@ -217,15 +238,26 @@ func (s *Server) serveConn(c *listen.Conn) {
 			if errors.Is(err, io.EOF) && cc.n != before {
 				err = errors.New("connection closed in the middle of a message (truncated)")
 			}
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !s.stopping.Load() {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if cc.n == before {
+					s.log.Debug("thrift: closing idle connection", "remote", remote, "keepalive", s.opts.Keepalive)
+					return
+				}
+				err = fmt.Errorf("call not received whole within read_timeout (%s)", s.opts.ReadTimeout)
+			}
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !s.core.Stopping() {
 				s.log.Warn("thrift: closing connection", "remote", remote, "reason", err)
 			}
 			return
 		}
+		cc.endCall()
+		if rec.buf.Cap() > retainLimit {
+			rec.buf = bytes.Buffer{}
+		}
 		c.Busy()
 		s.call(ctx, trans, msg, remote)
 		c.Idle()
-		if s.stopping.Load() {
+		if s.core.Stopping() {
 			return
 		}
 	}
@@ -234,7 +266,7 @@ func (s *Server) serveConn(c *listen.Conn) {
 // read reads the next whole message and reports its protocol and header.
 func (s *Server) read(ctx context.Context, trans *thrift.THeaderTransport, rec *recorder, protos map[abi.ThriftProtocol]thrift.TProtocol) (*message, error) {
 	if err := trans.ReadFrame(ctx); err != nil {
-		return nil, s.describe(err)
+		return nil, s.describe(err, true)
 	}
 	m := &message{proto: abi.ThriftBinary}
 	if trans.Protocol() == thrift.THeaderProtocolCompact {
@@ -244,24 +276,32 @@ func (s *Server) read(ctx context.Context, trans *thrift.THeaderTransport, rec *
 	rec.buf.Reset()
 	var err error
 	if m.name, m.typ, m.seqID, err = p.ReadMessageBegin(ctx); err != nil {
-		return nil, s.describe(err)
+		return nil, s.describe(err, false)
 	}
 	if m.typ != thrift.CALL && m.typ != thrift.ONEWAY {
 		return nil, fmt.Errorf("message %q has type %d, want call or oneway", m.name, m.typ)
 	}
 	if err := p.Skip(ctx, thrift.STRUCT); err != nil {
-		return nil, s.describe(err)
+		return nil, s.describe(err, false)
 	}
 	if err := p.ReadMessageEnd(ctx); err != nil {
-		return nil, s.describe(err)
+		return nil, s.describe(err, false)
 	}
-	m.body = bytes.Clone(rec.buf.Bytes())
+	if rec.buf.Cap() > retainLimit {
+		// The buffer goes with the message rather than stay with the
+		// connection; serveConn starts a new one.
+		m.body = rec.buf.Bytes()
+	} else {
+		m.body = bytes.Clone(rec.buf.Bytes())
+	}
 	return m, nil
 }
 
 // describe turns a read error into the reason logged when the connection
-// is closed; io.EOF means the client closed it between messages.
-func (s *Server) describe(err error) error {
+// is closed; io.EOF means the client closed it between messages. frame
+// says whether the error came from reading the frame (its length and,
+// for THeader, its headers) rather than the message inside it.
+func (s *Server) describe(err error, frame bool) error {
 	var te thrift.TTransportException
 	if errors.As(err, &te) && errors.Is(te.Err(), io.EOF) {
 		return io.EOF
@@ -270,14 +310,14 @@ func (s *Server) describe(err error) error {
 		return errors.New("connection closed in the middle of a message (truncated)")
 	}
 	if errors.Is(err, errMessageTooLarge) {
-		return fmt.Errorf("message exceeds max_message_size (%d bytes)", s.cfg.GetMaxMessageSize())
+		return fmt.Errorf("message exceeds max_message_size (%d bytes, counted after zlib inflation)", s.cfg.GetMaxMessageSize())
 	}
 	var pe thrift.TProtocolException
 	if errors.As(err, &pe) && pe.TypeId() == thrift.SIZE_LIMIT {
-		if strings.Contains(pe.Error(), "frame") {
+		if frame {
 			return fmt.Errorf("%w: larger than max_frame_size (%d bytes), negative, or not Thrift at all", err, s.cfg.GetMaxFrameSize())
 		}
-		return fmt.Errorf("%w: message exceeds max_message_size (%d bytes)", err, s.cfg.GetMaxMessageSize())
+		return fmt.Errorf("%w: message exceeds max_message_size (%d bytes, counted after zlib inflation)", err, s.cfg.GetMaxMessageSize())
 	}
 	return err
 }
@@ -307,8 +347,10 @@ func (s *Server) call(ctx context.Context, trans *thrift.THeaderTransport, m *me
 	var reply []byte
 	var replyHeaders [][2]string
 	status := uint32(0)
+	worker := -1
 	resp, err := s.opts.Handler.Handle(ctx, &req, trace)
 	if err == nil {
+		worker = resp.Worker
 		status = resp.Status
 		reply = append(reply, resp.Body...)
 		_ = resp.Headers.Range(func(k, v []byte) bool {
@@ -317,42 +359,57 @@ func (s *Server) call(ctx context.Context, trans *thrift.THeaderTransport, m *me
 		})
 		resp.Release()
 	}
-	success, excType := err == nil && (status == 0 || status == 200), ""
+	// result names the call's outcome in the access log: ok, exception (the
+	// guest answered with one), or the failure answered for it.
+	success, excType, result := err == nil && (status == 0 || status == 200), "", "ok"
 	if success && len(reply) > 0 {
 		if _, typ, _, perr := peekType(reply, m.proto); perr == nil && typ == thrift.EXCEPTION {
-			success, excType = false, "TApplicationException"
+			success, excType, result = false, "TApplicationException", "exception"
 		}
 	}
 	defer func() {
+		d := time.Since(start)
 		if o := s.opts.Observer; o != nil {
-			o.RequestDone(m.name, success, excType, time.Since(start))
+			o.RequestDone(m.name, success, excType, d)
+		}
+		if s.opts.AccessLog {
+			args := []any{"method", m.name, "seqid", m.seqID, "status", result, "duration", d,
+				"worker", worker, "remote", remote}
+			if oneway {
+				args = append(args, "oneway", true)
+			}
+			if trace != "" {
+				args = append(args, "trace", trace)
+			}
+			s.log.Info("thrift call", args...)
 		}
 	}()
+	var exc thrift.TApplicationException
+	switch {
+	case err != nil:
+		a := frontend.AnswerFor(ctx, err)
+		if a.Worker >= 0 {
+			worker = a.Worker
+		}
+		result = "error"
+		if a.Fault != nil {
+			result = a.Fault.Kind.String()
+		} else if errors.Is(err, pool.ErrOverloaded) {
+			result = "overloaded"
+		}
+		if a.Unexpected {
+			s.log.Error("thrift: handle call", "method", m.name, "error", err)
+		}
+		exc = thrift.NewTApplicationException(thrift.INTERNAL_ERROR, m.name+": "+a.Detail)
+	case status != 0 && status != 200:
+		result = "error"
+		exc = thrift.NewTApplicationException(thrift.INTERNAL_ERROR, m.name+": "+string(reply))
+	}
 	if oneway {
 		if err != nil {
 			s.log.Warn("thrift: oneway call failed", "method", m.name, "remote", remote, "error", err)
 		}
 		return
-	}
-	var exc thrift.TApplicationException
-	var f *engine.Fault
-	switch {
-	case errors.Is(err, pool.ErrOverloaded):
-		exc = thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "server overloaded: max_concurrency calls in progress, retry later")
-	case errors.As(err, &f):
-		msg := fmt.Sprintf("%s: guest %s on worker %d", m.name, f.Kind, f.Worker)
-		if f.Kind == engine.Timeout {
-			msg = fmt.Sprintf("%s: guest exceeded its timeout (request_timeout or Deadline-Budget) on worker %d", m.name, f.Worker)
-		}
-		if f.Message != "" {
-			msg += ": " + f.Message
-		}
-		msg += "; the instance was replaced"
-		exc = thrift.NewTApplicationException(thrift.INTERNAL_ERROR, msg)
-	case err != nil:
-		exc = thrift.NewTApplicationException(thrift.INTERNAL_ERROR, m.name+": "+err.Error())
-	case status != 0 && status != 200:
-		exc = thrift.NewTApplicationException(thrift.INTERNAL_ERROR, m.name+": "+string(reply))
 	}
 	if exc != nil {
 		excType = "TApplicationException"
