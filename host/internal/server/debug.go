@@ -25,8 +25,9 @@ func (s *Server) dumpDebug() {
 		buf = make([]byte, 2*len(buf))
 	}
 	s.log.Info("SIGUSR1: goroutine stacks", "goroutines", runtime.NumGoroutine(), "stacks", string(buf))
-	busy := s.current.Load().BusyList()
-	s.log.Info("SIGUSR1: busy workers", "generation", s.gen.Load(), "count", len(busy), "table", busyTable(busy, time.Now()))
+	cur := s.gens.Current()
+	busy := cur.pool.BusyList()
+	s.log.Info("SIGUSR1: busy workers", "generation", cur.n, "count", len(busy), "table", busyTable(busy, time.Now()))
 }
 
 // busyTable renders busy workers, longest-running first, as an aligned

@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
 	"os"
 	"time"
 
@@ -12,8 +10,25 @@ import (
 	"github.com/wasmserve/wasmserve/host/internal/pool"
 )
 
+// buildError is the error of buildGeneration: the step that failed,
+// "compile" or "start workers", and why.
+type buildError struct {
+	Step string
+	Err  error
+}
+
+func (e *buildError) Error() string {
+	if e.Step == "start workers" {
+		return "start workers: " + e.Err.Error()
+	}
+	return e.Err.Error()
+}
+
+func (e *buildError) Unwrap() error { return e.Err }
+
 // buildGeneration compiles cfg's module and fills a pool with its
-// instances, all off the request path. Nothing is left open on error.
+// instances, all off the request path. Nothing is left open on error,
+// which is a *buildError.
 func (s *Server) buildGeneration(ctx context.Context, cfg *config.Config, gen int64) (*pool.Pool, error) {
 	sc := cfg.Server
 	opts := engine.Options{
@@ -46,7 +61,7 @@ func (s *Server) buildGeneration(ctx context.Context, cfg *config.Config, gen in
 	mod, err := engine.Load(ctx, opts)
 	if err != nil {
 		opts.Outbound.Close()
-		return nil, err
+		return nil, &buildError{Step: "compile", Err: err}
 	}
 	s.log.Info("module compiled", "module", cfg.App.Module, "generation", gen,
 		"compile_time", mod.CompileTime, "cache_hit", mod.CacheHit)
@@ -66,8 +81,8 @@ func (s *Server) buildGeneration(ctx context.Context, cfg *config.Config, gen in
 		Observer:          s.poolObserver,
 	})
 	if err != nil {
-		mod.Close(ctx)
-		return nil, fmt.Errorf("start workers: %w", err)
+		mod.Close(context.WithoutCancel(ctx))
+		return nil, &buildError{Step: "start workers", Err: err}
 	}
 	s.log.Info("workers ready", "generation", gen, "workers", sc.Workers,
 		"isolation", sc.Isolation, "elapsed", time.Since(start).Round(time.Microsecond),
@@ -83,5 +98,3 @@ func (s *Server) guestMetric(kind int32, name string, v float64) int32 {
 	}
 	return s.metricSink(kind, name, v)
 }
-
-var _ = slog.Default

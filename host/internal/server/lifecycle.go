@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -39,7 +40,7 @@ func (s *Server) Run(ctx context.Context) error {
 		ReusePort: sc.ReusePort,
 	}, listen.OSEnv())
 	if err != nil {
-		s.current.Load().Close(ctx)
+		s.closeGenerations(ctx)
 		return err
 	}
 	lns := make([]*listen.Listener, len(opened))
@@ -52,7 +53,7 @@ func (s *Server) Run(ctx context.Context) error {
 		for _, ln := range lns {
 			ln.Close()
 		}
-		s.current.Load().Close(ctx)
+		s.closeGenerations(ctx)
 		return err
 	}
 	defer stopAdmin()
@@ -81,14 +82,33 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		}
 	}
+	// Reloads run on their own goroutine, never on this loop, so that a
+	// stop signal is handled at once even during a slow reload. Shutdown
+	// cancels rctx, which also cuts a build in progress short.
+	rctx, stopReloads := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopReloads()
+	s.stopReloads = stopReloads
+	go s.reloader(rctx)
 	if s.opts.Reload {
-		wctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		go s.watch(wctx)
+		go s.watch(rctx)
+	}
+	// The watchdog reports only while this loop makes progress: the loop
+	// beats every quarter interval; a report needs a beat within half.
+	wdInterval := s.notify.WatchdogInterval()
+	var beat <-chan time.Time
+	var lastBeat atomic.Int64
+	lastBeat.Store(time.Now().UnixNano())
+	if wdInterval > 0 {
+		t := time.NewTicker(wdInterval / 4)
+		defer t.Stop()
+		beat = t.C
+	}
+	alive := func() bool {
+		return s.shutting.Load() || time.Since(time.Unix(0, lastBeat.Load())) < wdInterval/2
 	}
 	wdctx, stopWatchdog := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWatchdog()
-	go s.notify.Watchdog(wdctx, s.logNotify)
+	go s.notify.Watchdog(wdctx, alive, s.logNotify)
 	s.logNotify(s.notify.Ready())
 	args := []any{"pid", os.Getpid(), "workers", sc.Workers, "module", s.cfg.App.Module, "source", string(src)}
 	if g := os.Getenv("SERVER_STARTER_GENERATION"); g != "" {
@@ -102,10 +122,12 @@ func (s *Server) Run(ctx context.Context) error {
 				s.front.Close()
 				return fmt.Errorf("serve: %w", err)
 			}
+		case now := <-beat:
+			lastBeat.Store(now.UnixNano())
 		case sig := <-sigs:
 			switch sig {
 			case syscall.SIGHUP:
-				s.reloadNow(ctx, "SIGHUP")
+				s.requestReload("SIGHUP")
 			case syscall.SIGUSR1:
 				s.dumpDebug()
 			default:
@@ -145,6 +167,7 @@ var errQuickStop = errors.New("stopped at once by a second stop signal")
 func (s *Server) shutdown(ctx context.Context, sig os.Signal, sigs chan os.Signal, lns []*listen.Listener, src listen.Source) error {
 	sc := s.cfg.Server
 	s.shutting.Store(true)
+	s.stopReloads()
 	s.front.SetShuttingDown()
 	s.logNotify(s.notify.Stopping())
 	reason := "context done"
@@ -175,7 +198,7 @@ func (s *Server) shutdown(ctx context.Context, sig os.Signal, sigs chan os.Signa
 		n := s.front.Active()
 		s.log.Warn("second stop signal: closing every connection now", "signal", sig.String(), "abandoned", n)
 		s.front.Close()
-		s.closePool()
+		s.closeGenerationsNow()
 		return fmt.Errorf("%w (%s), %d requests abandoned", errQuickStop, sig, n)
 	}
 
@@ -205,11 +228,11 @@ func (s *Server) shutdown(ctx context.Context, sig os.Signal, sigs chan os.Signa
 			if err != nil {
 				n := s.front.Active()
 				s.front.Close()
-				s.closePool()
+				s.closeGenerationsNow()
 				s.log.Error("stop_timeout expired: requests abandoned", "abandoned", n, "stop_timeout", sc.StopTimeout)
 				return fmt.Errorf("stop_timeout of %s expired: %d requests abandoned: %w", sc.StopTimeout, n, err)
 			}
-			s.closePool()
+			s.closeGenerations(sctx)
 			s.log.Info("shutdown complete")
 			return nil
 		case sig := <-sigs:
@@ -242,12 +265,32 @@ func (s *Server) stopServing(ctx context.Context, lns []*listen.Listener) error 
 	return s.front.Shutdown(ctx)
 }
 
-// closePool closes the generation serving now, bounded so that a stuck
-// guest cannot hold the exit.
-func (s *Server) closePool() {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+// closeBound bounds closing a generation's workers once nothing is served
+// any more, so that a stuck guest cannot hold the exit.
+const closeBound = 2 * time.Second
+
+// closeGenerations waits, until ctx ends, for a reload in progress to
+// finish (shutdown has cancelled it; a reload that still completes its
+// build closes what it built), keeps any later reload from starting, and
+// closes every generation, current and draining, within closeBound.
+func (s *Server) closeGenerations(ctx context.Context) {
+	s.shutting.Store(true)
+	select {
+	case s.reloadSem <- struct{}{}: // held for good: no reload after this
+	case <-ctx.Done():
+		s.log.Warn("a reload is still building at exit; it closes what it built when it finishes")
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeBound)
 	defer cancel()
-	if err := s.current.Load().Close(ctx); err != nil {
+	if err := s.gens.Close(cctx); err != nil {
 		s.log.Warn("close workers", "error", err)
 	}
+}
+
+// closeGenerationsNow is closeGenerations for a stop that is already
+// late: it waits at most closeBound for a reload in progress.
+func (s *Server) closeGenerationsNow() {
+	ctx, cancel := context.WithTimeout(context.Background(), closeBound)
+	defer cancel()
+	s.closeGenerations(ctx)
 }

@@ -43,12 +43,17 @@ func (s *Server) setupMetrics() error {
 		GuestLimit:    limit,
 		BlockedWorker: sc.Monitoring.BlockedWorker,
 		Pool: func() *pool.Pool {
-			if s.current == nil {
+			if s.gens == nil {
 				return nil
 			}
-			return s.current.Load()
+			return s.gens.Current().pool
 		},
-		Generation: s.gen.Load,
+		Generation: func() int64 {
+			if s.gens == nil {
+				return 0
+			}
+			return s.gens.Current().n
+		},
 	})
 	s.metrics = m
 	s.metricSink = m.GuestMetric

@@ -21,7 +21,7 @@ const watchQuiet = 300 * time.Millisecond
 // before it keeps serving.
 type ReloadError struct {
 	Generation int64  // the generation that was being built
-	Step       string // "read config", "compile", "start workers", or "swap" when shutting down
+	Step       string // "wait" (for an earlier reload), "read config", "compile", "start workers", or "swap" when shutting down
 	File       string // the config file or the module
 	Err        error  // carries the guest's message when the guest failed
 }
@@ -32,25 +32,32 @@ func (e *ReloadError) Error() string {
 
 func (e *ReloadError) Unwrap() error { return e.Err }
 
-// errShuttingDown refuses a reload once graceful shutdown has begun.
-var errShuttingDown = errors.New("shutting down")
-
 // Reload re-reads the config file's app section, builds a new generation
 // (compile with the compilation cache, instantiate every worker, run each
 // one's init) off the request path and, only if every step succeeds, swaps
 // it in: new requests go to the new generation while requests in flight
-// finish on the old one, whose instances and runtime are then closed. The
-// generation number grows only on a successful swap.
+// finish on the old one, which is closed once they have (bounded by
+// stop_timeout). The generation number grows only on a successful swap.
 //
 // On failure the current generation keeps serving, the failure is logged
 // and counted, and a *ReloadError is returned. Changed server section
 // settings are logged and ignored until a restart. Reloads are serialised;
-// a reload after graceful shutdown has begun is refused.
+// a reload after graceful shutdown has begun is refused, and one that
+// finishes building after it began closes what it built. ctx bounds the
+// wait for an earlier reload and the build.
 func (s *Server) Reload(ctx context.Context, reason string) error {
-	s.reloadMu.Lock()
-	defer s.reloadMu.Unlock()
 	start := time.Now()
-	gen := s.gen.Load() + 1
+	if s.shutting.Load() {
+		s.log.Info("reload skipped: shutting down", "reason", reason)
+		return &ReloadError{Generation: s.gens.Current().n + 1, Step: "swap", File: s.cfg.File, Err: errShuttingDown}
+	}
+	select {
+	case s.reloadSem <- struct{}{}:
+	case <-ctx.Done():
+		return &ReloadError{Generation: s.gens.Current().n + 1, Step: "wait", File: s.cfg.File, Err: ctx.Err()}
+	}
+	defer func() { <-s.reloadSem }()
+	gen := s.gens.Current().n + 1
 	if s.shutting.Load() {
 		s.log.Info("reload skipped: shutting down", "reason", reason)
 		return &ReloadError{Generation: gen, Step: "swap", File: s.cfg.File, Err: errShuttingDown}
@@ -90,49 +97,64 @@ func (s *Server) reload(ctx context.Context, gen int64, start time.Time) error {
 	p, err := s.buildGeneration(ctx, next, gen)
 	if err != nil {
 		step := "compile"
-		if strings.HasPrefix(err.Error(), "start workers") {
-			step = "start workers"
+		var be *buildError
+		if errors.As(err, &be) {
+			step = be.Step
 		}
 		return fail(step, next.App.Module, err)
 	}
-	if s.shutting.Load() {
-		p.Close(ctx)
-		return fail("swap", next.App.Module, errShuttingDown)
-	}
 	swap := time.Now()
-	old := s.current.Swap(p)
-	s.gen.Store(gen)
+	if _, err := s.gens.Swap(&generation{n: gen, pool: p}); err != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeBound)
+		defer cancel()
+		if cerr := p.Close(cctx); cerr != nil {
+			s.log.Warn("generation closed before its requests finished", "generation", gen, "error", cerr)
+		} else {
+			s.log.Info("generation closed", "generation", gen, "reason", "built after shutdown began")
+		}
+		return fail("swap", next.App.Module, err)
+	}
+	s.cfgMu.Lock()
 	s.cfg.App = next.App
+	s.cfgMu.Unlock()
 	swapped := time.Now()
 	s.log.Info("reload succeeded", "generation", gen, "module", next.App.Module,
 		"compile_time", p.Module().CompileTime, "cache_hit", p.Module().CacheHit,
 		"build_time", swap.Sub(start).Round(time.Microsecond), "swap_time", swapped.Sub(swap),
 		"time_to_swap", swapped.Sub(start).Round(time.Microsecond))
-	go func() {
-		st := old.Stats()
-		err := old.Close(context.WithoutCancel(ctx))
-		args := []any{"generation", old.Module().Generation(), "in_flight", st.Busy,
-			"drain_time", time.Since(swapped).Round(time.Microsecond)}
-		if err != nil {
-			s.log.Warn("close previous generation", append(args, "error", err)...)
-			return
-		}
-		s.log.Info("previous generation closed", args...)
-	}()
 	return nil
 }
 
-// reloadNow is Reload for signal and watcher triggers, which have no one
-// to return an error to: Reload logs and counts it.
-func (s *Server) reloadNow(ctx context.Context, reason string) {
-	_ = s.Reload(ctx, reason)
+// requestReload asks the reload goroutine for a reload. Requests that
+// arrive while one is pending are coalesced into it: it re-reads every
+// file anyway. It never blocks, so the signal loop stays responsive.
+func (s *Server) requestReload(reason string) {
+	select {
+	case s.reloadReq <- reason:
+	default:
+		s.log.Info("reload already pending; coalesced", "reason", reason)
+	}
+}
+
+// reloader runs requested reloads one at a time, on its own goroutine,
+// until ctx ends (shutdown cancels it, which also cuts a build short).
+// Reload logs and counts every failure, so there is nothing to return.
+func (s *Server) reloader(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case reason := <-s.reloadReq:
+			_ = s.Reload(ctx, reason)
+		}
+	}
 }
 
 // watchedPaths returns the files --reload watches: the config file and the
 // module of the generation serving now.
 func (s *Server) watchedPaths() []string {
-	s.reloadMu.Lock()
-	defer s.reloadMu.Unlock()
+	s.cfgMu.Lock()
+	defer s.cfgMu.Unlock()
 	return []string{s.cfg.File, s.cfg.App.Module}
 }
 
@@ -156,7 +178,9 @@ func (s *Server) watch(ctx context.Context) {
 			for i, p := range changed {
 				names[i] = filepath.Base(p)
 			}
-			s.reloadNow(ctx, "changed: "+strings.Join(names, ", "))
+			// Synchronous, unlike a signal: the watch moves to the new
+			// module only once the reload is done.
+			_ = s.Reload(ctx, "changed: "+strings.Join(names, ", "))
 			if !slices.Equal(s.watchedPaths(), paths) {
 				retarget()
 			}

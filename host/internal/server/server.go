@@ -62,15 +62,23 @@ type Server struct {
 	cfg          *config.Config
 	opts         Options
 	log          *slog.Logger
-	current      *pool.Current
+	gens         *generations
 	front        Frontend
-	gen          atomic.Int64
 	shutting     atomic.Bool
 	metricSink   func(kind int32, name string, v float64) int32
 	poolObserver pool.Observer
 	httpObserver httpfront.Observer
 	metrics      *metrics.Metrics // nil when no metric sink is configured
-	reloadMu     sync.Mutex       // serialises reloads; guards cfg.App
+	cfgMu        sync.Mutex       // guards cfg.App, which reloads replace
+	// reloadSem serialises reloads: a reload holds its one slot. Shutdown
+	// takes it too, so that no reload is building while it closes.
+	reloadSem chan struct{}
+	// reloadReq carries requested reloads to the reload goroutine; one
+	// pending request absorbs later ones.
+	reloadReq chan string
+	// stopReloads cancels the reload goroutine and a build in progress;
+	// Run sets it.
+	stopReloads func()
 	// notify reports state to systemd (READY=1, STOPPING=1, RELOADING=1,
 	// WATCHDOG=1); nil, and then silent, when NOTIFY_SOCKET is unset. Run
 	// sets it before serving.
@@ -85,11 +93,11 @@ type Server struct {
 // New loads cfg's module and starts its workers. Any error is fatal: the
 // caller exits before binding.
 func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error) {
-	s := &Server{cfg: cfg, opts: opts, log: opts.Logger}
+	s := &Server{cfg: cfg, opts: opts, log: opts.Logger,
+		reloadSem: make(chan struct{}, 1), reloadReq: make(chan string, 1)}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	s.gen.Store(1)
 	if err := s.setupMetrics(); err != nil {
 		return nil, err
 	}
@@ -100,7 +108,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	if err != nil {
 		return nil, err
 	}
-	s.current = pool.NewCurrent(p)
+	s.gens = newGenerations(s.log, &generation{n: 1, pool: p}, cfg.Server.StopTimeout)
 	switch cfg.Server.Factory {
 	case "http":
 		s.front = s.newHTTP()
@@ -116,7 +124,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 func (s *Server) newHTTP() Frontend {
 	sc := s.cfg.Server
 	return httpfront.New(httpfront.Options{
-		Handler:               s.current,
+		Handler:               s.gens,
 		LimitRequestLine:      sc.LimitRequestLine,
 		LimitRequestFields:    sc.LimitRequestFields,
 		LimitRequestFieldSize: sc.LimitRequestFieldSize,
@@ -130,12 +138,11 @@ func (s *Server) newHTTP() Frontend {
 		Debug:                 s.opts.Debug,
 		Logger:                s.log,
 		Observer:              s.httpObserver,
-		Generation:            s.gen.Load,
 	})
 }
 
 // Pool returns the pool serving now.
-func (s *Server) Pool() *pool.Pool { return s.current.Load() }
+func (s *Server) Pool() *pool.Pool { return s.gens.Current().pool }
 
 // ShuttingDown reports whether graceful shutdown has begun.
 func (s *Server) ShuttingDown() bool { return s.shutting.Load() }

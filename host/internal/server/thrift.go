@@ -9,7 +9,7 @@ var _ Frontend = (*thriftfront.Server)(nil)
 func (s *Server) newThrift() Frontend {
 	sc := s.cfg.Server
 	opts := thriftfront.Options{
-		Handler:        s.current,
+		Handler:        s.gens,
 		MaxFrameSize:   sc.MaxFrameSize,
 		MaxMessageSize: sc.MaxMessageSize,
 		Keepalive:      sc.Keepalive,

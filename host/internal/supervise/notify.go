@@ -118,18 +118,22 @@ func (n *Notifier) Status(s string) error {
 	return n.Notify("STATUS=" + strings.ReplaceAll(s, "\n", " "))
 }
 
-// Watchdog sends WATCHDOG=1 every half watchdog interval until ctx ends. It
-// returns at once when no watchdog was requested. Send errors are passed to
-// onError (if not nil) and do not stop the loop.
-func (n *Notifier) Watchdog(ctx context.Context, onError func(error)) {
+// Watchdog sends WATCHDOG=1 every half watchdog interval until ctx ends,
+// each time only if alive (when not nil) reports that the process is
+// making progress: a process whose main loop is stuck stops reporting, and
+// systemd restarts it. It returns at once when no watchdog was requested.
+// Send errors are passed to onError (if not nil) and do not stop the loop.
+func (n *Notifier) Watchdog(ctx context.Context, alive func() bool, onError func(error)) {
 	if n.WatchdogInterval() <= 0 {
 		return
 	}
 	t := time.NewTicker(n.watchdog / 2)
 	defer t.Stop()
 	for {
-		if err := n.Notify("WATCHDOG=1"); err != nil && onError != nil {
-			onError(err)
+		if alive == nil || alive() {
+			if err := n.Notify("WATCHDOG=1"); err != nil && onError != nil {
+				onError(err)
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -124,7 +125,7 @@ func TestNotifierUnset(t *testing.T) {
 					t.Errorf("%s Notifier: %v", name, err)
 				}
 			}
-			n.Watchdog(context.Background(), nil) // returns at once
+			n.Watchdog(context.Background(), nil, nil) // returns at once
 		})
 	}
 }
@@ -167,7 +168,7 @@ func TestWatchdog(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})
-			go func() { defer close(done); n.Watchdog(ctx, func(err error) { t.Error(err) }) }()
+			go func() { defer close(done); n.Watchdog(ctx, nil, func(err error) { t.Error(err) }) }()
 			if tc.want == 0 {
 				select {
 				case <-done:
@@ -349,4 +350,41 @@ func TestOSEnvFile(t *testing.T) {
 			t.Errorf("OSEnv().File(%d) = %v, want nil for a descriptor that is not open", fd, f)
 		}
 	}
+}
+
+// TestWatchdogSilentWhileStuck: while alive reports no progress, no
+// WATCHDOG=1 is sent; once it does again, reports resume.
+func TestWatchdogSilentWhileStuck(t *testing.T) {
+	t.Parallel()
+	addr := filepath.Join(t.TempDir(), "notify.sock")
+	sock := listenGram(t, addr)
+	n := NewNotifier(fakeEnv(map[string]string{"NOTIFY_SOCKET": addr, "WATCHDOG_USEC": "20000"}, nil))
+	var progress atomic.Bool
+	checked := make(chan struct{}, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n.Watchdog(ctx, func() bool {
+			select {
+			case checked <- struct{}{}:
+			default:
+			}
+			return progress.Load()
+		}, func(err error) { t.Error(err) })
+	}()
+	for i := 0; i < 5; i++ {
+		<-checked
+	}
+	// Four rounds asked and were told no progress: nothing was sent.
+	sock.SetReadDeadline(time.Now())
+	if n, err := sock.Read(make([]byte, 64)); err == nil {
+		t.Fatalf("a datagram (%d bytes) was sent while the process made no progress", n)
+	}
+	progress.Store(true)
+	if got := readGram(t, sock); got != "WATCHDOG=1" {
+		t.Fatalf("datagram = %q, want WATCHDOG=1", got)
+	}
+	cancel()
+	<-done
 }
