@@ -23,6 +23,7 @@ import (
 
 	"github.com/wasmserve/wasmserve/abi"
 	"github.com/wasmserve/wasmserve/host/internal/engine"
+	"github.com/wasmserve/wasmserve/host/internal/frontend"
 	"github.com/wasmserve/wasmserve/host/internal/listen"
 	"github.com/wasmserve/wasmserve/host/internal/pool"
 )
@@ -48,12 +49,12 @@ type Options struct {
 	AccessLog       bool
 	AccessLogFormat string
 	AccessLogOutput io.Writer
-	// Debug adds X-Wasmserve-Worker and X-Wasmserve-Generation headers.
+	// Debug adds X-Wasmserve-Worker and X-Wasmserve-Generation headers;
+	// the generation is the one that served the request, as the Handler
+	// records it in the request context's frontend.Served.
 	Debug    bool
 	Logger   *slog.Logger
 	Observer Observer // nil = none
-	// Generation reports the generation serving now, for Debug headers.
-	Generation func() int64
 }
 
 // Observer receives per-request events, for metrics.
@@ -276,10 +277,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, buf *reqBuf) int 
 		Remote:  r.RemoteAddr,
 	}
 	// The instance is back in its pool before a byte is written.
-	resp, err := s.opts.Handler.Handle(r.Context(), &buf.req, buf.trace)
+	ctx := r.Context()
+	var served *frontend.Served
+	if s.opts.Debug {
+		ctx, served = frontend.WithServed(ctx)
+	}
+	resp, err := s.opts.Handler.Handle(ctx, &buf.req, buf.trace)
 	if err == nil {
 		worker := resp.Worker
-		s.writeResponse(r, rw, resp)
+		s.writeResponse(r, rw, served, resp)
 		resp.Release()
 		return worker
 	}
@@ -347,7 +353,7 @@ func (s *Server) writeDeadline(r *http.Request, w http.ResponseWriter, now time.
 	_ = cs.conn.SetWriteDeadline(cs.deadline)
 }
 
-func (s *Server) writeResponse(r *http.Request, w *countingWriter, resp *pool.Response) {
+func (s *Server) writeResponse(r *http.Request, w *countingWriter, served *frontend.Served, resp *pool.Response) {
 	status := int(resp.Status)
 	if status < 100 || status > 999 {
 		s.log.Error("guest returned an invalid status", "status", status, "worker", resp.Worker)
@@ -369,8 +375,8 @@ func (s *Server) writeResponse(r *http.Request, w *countingWriter, resp *pool.Re
 	}
 	if s.opts.Debug {
 		h.Set("X-Wasmserve-Worker", strconv.Itoa(resp.Worker))
-		if s.opts.Generation != nil {
-			h.Set("X-Wasmserve-Generation", strconv.FormatInt(s.opts.Generation(), 10))
+		if served != nil {
+			h.Set("X-Wasmserve-Generation", strconv.FormatInt(served.Generation, 10))
 		}
 	}
 	if s.stopping.Load() { // shutdown began while the guest ran
