@@ -37,7 +37,8 @@ type generations struct {
 	cur        atomic.Pointer[generation]
 
 	mu       sync.Mutex
-	closing  bool
+	closing  bool          // Swap refused
+	closed   bool          // Close has begun
 	draining int           // old generations not yet closed
 	drained  chan struct{} // closed when draining drops to 0; nil when none
 }
@@ -74,7 +75,7 @@ func (g *generations) Handle(ctx context.Context, req *abi.RequestInfo, what, tr
 
 // Swap makes next the generation serving new requests and retires the
 // previous one: it drains in the background, bounded by drainBound, and
-// is then closed. It fails with errShuttingDown once Close has begun; the
+// is then closed. It fails with errShuttingDown after StopSwaps or Close; the
 // caller then still owns next and must close it.
 func (g *generations) Swap(next *generation) (old *generation, err error) {
 	g.mu.Lock()
@@ -115,13 +116,21 @@ func (g *generations) retire(old *generation) {
 	g.mu.Unlock()
 }
 
+// StopSwaps makes every later Swap fail: shutdown calls it as it begins,
+// so that a reload still building cannot swap in a generation after that.
+func (g *generations) StopSwaps() {
+	g.mu.Lock()
+	g.closing = true
+	g.mu.Unlock()
+}
+
 // Close refuses further swaps, closes the current generation and waits for
 // old ones still draining, until ctx ends. It returns ctx's error if ctx
 // ended first. Calling it again only waits again.
 func (g *generations) Close(ctx context.Context) error {
 	g.mu.Lock()
-	first := !g.closing
-	g.closing = true
+	first := !g.closed
+	g.closing, g.closed = true, true
 	g.mu.Unlock()
 	var err error
 	if first {
@@ -144,11 +153,4 @@ func (g *generations) Close(ctx context.Context) error {
 		}
 	}
 	return err
-}
-
-// Closing reports whether Close has begun.
-func (g *generations) Closing() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.closing
 }

@@ -167,6 +167,7 @@ var errQuickStop = errors.New("stopped at once by a second stop signal")
 func (s *Server) shutdown(ctx context.Context, sig os.Signal, sigs chan os.Signal, lns []*listen.Listener, src listen.Source) error {
 	sc := s.cfg.Server
 	s.shutting.Store(true)
+	s.gens.StopSwaps()
 	s.stopReloads()
 	s.front.SetShuttingDown()
 	s.logNotify(s.notify.Stopping())
