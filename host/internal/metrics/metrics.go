@@ -3,15 +3,17 @@
 // runtime reporters of baseplate-serve, pushed over UDP).
 //
 // One Metrics value lives for the whole process, across reloads. It
-// implements the observers the worker pool (pool.Observer) and the HTTP
-// front end (httpfront.Observer) report to, gives the Thrift front end a
-// RequestObserver, and registers the metrics guests define through the
+// implements the observer the worker pool (pool.Observer) reports to,
+// gives each front end its request observer (HTTPObserver, ThriftObserver;
+// the interface checks live where the parts are wired, in package server),
+// and registers the metrics guests define through the
 // ABI's metric import. Everything on the request path is a few atomic
 // operations on metrics resolved in advance.
 package metrics
 
 import (
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,8 +59,10 @@ type Metrics struct {
 	httpActive   atomic.Int64
 	thriftActive atomic.Int64
 
-	http   *requestMetrics
-	thrift *requestMetrics
+	httpOnce   sync.Once
+	http       *requestMetrics // set by HTTPObserver
+	thriftOnce sync.Once
+	thrift     *requestMetrics // set by ThriftObserver
 	wasm   *wasmMetrics
 	guest  *guestRegistry
 
@@ -67,8 +71,9 @@ type Metrics struct {
 	clientPools atomic.Pointer[func() []ClientPool] // see SetClientPools
 }
 
-// New returns Metrics with every collector registered in a fresh
-// Prometheus registry, including the Go runtime and process collectors.
+// New returns Metrics with its collectors registered in a fresh Prometheus
+// registry, including the Go runtime and process collectors; a front
+// end's request series are registered when its observer is taken.
 func New(opts Options) *Metrics {
 	m := &Metrics{opts: opts, log: opts.Logger, reg: prometheus.NewRegistry()}
 	if m.log == nil {
@@ -81,8 +86,6 @@ func New(opts Options) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	m.http = newHTTPMetrics(m.reg, &m.httpActive)
-	m.thrift = newThriftMetrics(m.reg, &m.thriftActive)
 	m.wasm = newWasmMetrics(m)
 	m.guest = newGuestRegistry(m)
 	return m

@@ -10,7 +10,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/wasmserve/wasmserve/host/internal/httpfront"
 )
 
 // requestMetrics are the *_server_* metrics of one protocol.
@@ -102,10 +101,13 @@ type HTTPObserver struct {
 	children [len(httpMethods)][1000]atomic.Pointer[child]
 }
 
-var _ httpfront.Observer = (*HTTPObserver)(nil)
-
-// HTTPObserver returns the observer to give the HTTP front end.
-func (m *Metrics) HTTPObserver() *HTTPObserver { return &HTTPObserver{m: m} }
+// HTTPObserver returns the observer to give the HTTP front end. The
+// http_server_* series are registered by the first call, so a server
+// without an HTTP front end exports none.
+func (m *Metrics) HTTPObserver() *HTTPObserver {
+	m.httpOnce.Do(func() { m.http = newHTTPMetrics(m.reg, &m.httpActive) })
+	return &HTTPObserver{m: m}
+}
 
 // RequestStarted counts a request in flight.
 func (o *HTTPObserver) RequestStarted() { o.m.httpActive.Add(1) }
@@ -176,8 +178,13 @@ type thriftKey struct {
 	success           bool
 }
 
-// ThriftObserver returns the observer to give the Thrift front end.
-func (m *Metrics) ThriftObserver() *ThriftObserver { return &ThriftObserver{m: m} }
+// ThriftObserver returns the observer to give the Thrift front end. The
+// thrift_server_* series are registered by the first call, so a server
+// without a Thrift front end exports none.
+func (m *Metrics) ThriftObserver() *ThriftObserver {
+	m.thriftOnce.Do(func() { m.thrift = newThriftMetrics(m.reg, &m.thriftActive) })
+	return &ThriftObserver{m: m}
+}
 
 // ConnOpened counts an accepted connection.
 func (o *ThriftObserver) ConnOpened() { o.m.openConns.Add(1) }

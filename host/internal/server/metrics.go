@@ -58,14 +58,11 @@ func (s *Server) setupMetrics() error {
 	s.metrics = m
 	s.metricSink = m.GuestMetric
 	s.poolObserver = m.PoolObserver()
-	s.httpObserver = m.HTTPObserver()
+	if s.cfg.Server.Factory == "http" {
+		s.httpObserver = m.HTTPObserver()
+	}
 	return nil
 }
-
-// Metrics returns the process's metrics, or nil when no metric sink is
-// configured. Front ends other than HTTP take their observers from it
-// (e.g. ThriftObserver).
-func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 
 // observeCompile records a module compilation.
 func (s *Server) observeCompile(d time.Duration, cacheHit bool) {
@@ -74,15 +71,15 @@ func (s *Server) observeCompile(d time.Duration, cacheHit bool) {
 	}
 }
 
-// ReloadSucceeded counts a reload that swapped in a new generation.
-func (s *Server) ReloadSucceeded() {
+// reloadSucceeded counts a reload that swapped in a new generation.
+func (s *Server) reloadSucceeded() {
 	if s.metrics != nil {
 		s.metrics.ReloadSucceeded()
 	}
 }
 
-// ReloadFailed counts a reload that left the old generation serving.
-func (s *Server) ReloadFailed() {
+// reloadFailed counts a reload that left the old generation serving.
+func (s *Server) reloadFailed() {
 	if s.metrics != nil {
 		s.metrics.ReloadFailed()
 	}

@@ -301,6 +301,12 @@ func TestMetricsPrometheusScrape(t *testing.T) {
 	if v := mtValue(fams, "wasmserve_guest_memory_bytes", nil); v < 65536 {
 		t.Errorf("wasmserve_guest_memory_bytes = %v, want at least a page", v)
 	}
+	// Only the active front end's series: none for Thrift on an HTTP server.
+	for name := range fams {
+		if strings.HasPrefix(name, "thrift_server_") {
+			t.Errorf("HTTP-only server exports %s", name)
+		}
+	}
 }
 
 // mtStatsd is a statsd server: a real UDP socket collecting lines.

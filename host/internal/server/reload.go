@@ -69,7 +69,7 @@ func (s *Server) Reload(ctx context.Context, reason string) error {
 	}
 	err := s.reload(ctx, gen, start)
 	if err != nil {
-		s.ReloadFailed()
+		s.reloadFailed()
 		var re *ReloadError
 		errors.As(err, &re)
 		s.log.Error("reload failed; the current generation keeps serving",
@@ -77,7 +77,7 @@ func (s *Server) Reload(ctx context.Context, reason string) error {
 			"elapsed", time.Since(start).Round(time.Microsecond))
 		return err
 	}
-	s.ReloadSucceeded()
+	s.reloadSucceeded()
 	return nil
 }
 

@@ -55,7 +55,11 @@ type Frontend interface {
 	Active() int
 }
 
-var _ Frontend = (*httpfront.Server)(nil)
+var (
+	_ Frontend           = (*httpfront.Server)(nil)
+	_ httpfront.Observer = (*metrics.HTTPObserver)(nil)
+	_ pool.Observer      = metrics.PoolObserver{}
+)
 
 // Server is one wasmserve process.
 type Server struct {
@@ -141,8 +145,3 @@ func (s *Server) newHTTP() Frontend {
 	})
 }
 
-// Pool returns the pool serving now.
-func (s *Server) Pool() *pool.Pool { return s.gens.Current().pool }
-
-// ShuttingDown reports whether graceful shutdown has begun.
-func (s *Server) ShuttingDown() bool { return s.shutting.Load() }

@@ -1,10 +1,14 @@
 package server
 
 import (
+	"github.com/wasmserve/wasmserve/host/internal/metrics"
 	"github.com/wasmserve/wasmserve/host/internal/thriftfront"
 )
 
-var _ Frontend = (*thriftfront.Server)(nil)
+var (
+	_ Frontend             = (*thriftfront.Server)(nil)
+	_ thriftfront.Observer = (*metrics.ThriftObserver)(nil)
+)
 
 func (s *Server) newThrift() Frontend {
 	sc := s.cfg.Server
@@ -18,7 +22,7 @@ func (s *Server) newThrift() Frontend {
 		AccessLog:      sc.AccessLog,
 		Logger:         s.log,
 	}
-	if m := s.Metrics(); m != nil {
+	if m := s.metrics; m != nil {
 		opts.Observer = m.ThriftObserver()
 	}
 	return thriftfront.New(opts)
