@@ -26,6 +26,9 @@ deps:
 
 ## test: every test, from a fresh machine
 test: deps build
+	$(GO) mod tidy -diff
+	cd bench && $(GO) mod tidy -diff
+	cd deploy && $(GO) mod tidy -diff
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./abi/... ./guests/...

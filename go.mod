@@ -10,6 +10,7 @@ require (
 	github.com/prometheus/common v0.73.1
 	github.com/tetratelabs/wazero v1.12.0
 	golang.org/x/sys v0.49.0
+	gopkg.in/ini.v1 v1.68.0
 )
 
 require (
