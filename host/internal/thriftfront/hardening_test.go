@@ -237,3 +237,46 @@ func TestAccessLog(t *testing.T) {
 		t.Fatalf("access log names no worker:\n%s", log.String())
 	}
 }
+
+// TestWriteTimeoutClosesNonReader: a client that sends calls with large
+// replies and never reads them has its connection closed after
+// write_timeout, with a WARN naming it, while other clients are served
+// (the reply is copied out of the guest before it is written, so the
+// non-reader holds no worker).
+func TestWriteTimeoutClosesNonReader(t *testing.T) {
+	t.Parallel()
+	addr, log := serve(t, "workers = 1\nwrite_timeout = 1 second")
+	ctx := context.Background()
+	raw, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.(*net.TCPConn).SetReadBuffer(4096)
+	// Framed binary echo calls of 1 MiB each: their replies fill the
+	// socket buffers within a few calls.
+	buf := thrift.NewTMemoryBuffer()
+	tr := thrift.NewTFramedTransportConf(buf, nil)
+	p := thrift.NewTBinaryProtocolConf(tr, nil)
+	msg := strings.Repeat("x", 1<<20)
+	for i := int32(1); i <= 16; i++ {
+		p.WriteMessageBegin(ctx, "echo", thrift.CALL, i)
+		p.WriteStructBegin(ctx, "args")
+		p.WriteFieldBegin(ctx, "message", thrift.STRING, 1)
+		p.WriteString(ctx, msg)
+		p.WriteFieldEnd(ctx)
+		p.WriteFieldStop(ctx)
+		p.WriteStructEnd(ctx)
+		p.WriteMessageEnd(ctx)
+		p.Flush(ctx)
+	}
+	go func() {
+		raw.SetWriteDeadline(time.Now().Add(60 * time.Second))
+		raw.Write(buf.Bytes())
+	}()
+	waitLog(t, log, "within write_timeout")
+	c, _ := dial(t, addr, kinds[4])
+	if got, err := c.Echo(ctx, "served"); err != nil || got != "served" {
+		t.Fatalf("echo = %q, %v", got, err)
+	}
+}

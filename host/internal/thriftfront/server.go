@@ -255,8 +255,17 @@ func (s *Server) serveConn(c *listen.Conn) {
 			rec.buf = bytes.Buffer{}
 		}
 		c.Busy()
-		s.call(ctx, trans, msg, remote)
+		err = s.call(ctx, trans, msg, remote)
 		c.Idle()
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				s.log.Warn("thrift: closing connection", "remote", remote,
+					"reason", fmt.Sprintf("reply not written within write_timeout (%s): the client does not read", s.opts.WriteTimeout))
+			} else {
+				s.log.Debug("thrift: closing connection: write reply", "remote", remote, "error", err)
+			}
+			return
+		}
 		if s.core.Stopping() {
 			return
 		}
@@ -322,8 +331,12 @@ func (s *Server) describe(err error, frame bool) error {
 	return err
 }
 
-// call runs one message through a guest and writes the reply.
-func (s *Server) call(ctx context.Context, trans *thrift.THeaderTransport, m *message, remote string) {
+// call runs one message through a guest and writes the reply. The guest's
+// reply is copied out before the instance goes back to the pool, so a
+// client that does not read holds no worker, only its connection, for
+// write_timeout. It returns the error of writing the reply, after which
+// the connection is unusable.
+func (s *Server) call(ctx context.Context, trans *thrift.THeaderTransport, m *message, remote string) error {
 	start := time.Now()
 	if o := s.opts.Observer; o != nil {
 		o.RequestStarted()
@@ -409,7 +422,7 @@ func (s *Server) call(ctx context.Context, trans *thrift.THeaderTransport, m *me
 		if err != nil {
 			s.log.Warn("thrift: oneway call failed", "method", m.name, "remote", remote, "error", err)
 		}
-		return
+		return nil
 	}
 	if exc != nil {
 		excType = "TApplicationException"
@@ -421,12 +434,10 @@ func (s *Server) call(ctx context.Context, trans *thrift.THeaderTransport, m *me
 	for _, h := range replyHeaders {
 		trans.SetWriteHeader(h[0], h[1])
 	}
-	if _, err := trans.Write(reply); err == nil {
-		err = trans.Flush(ctx)
-		if err != nil {
-			s.log.Debug("thrift: write reply", "remote", remote, "error", err)
-		}
+	if _, err := trans.Write(reply); err != nil {
+		return err
 	}
+	return trans.Flush(ctx)
 }
 
 // exception encodes exc as the reply to m in m's protocol.
