@@ -63,8 +63,8 @@ type Metrics struct {
 	http       *requestMetrics // set by HTTPObserver
 	thriftOnce sync.Once
 	thrift     *requestMetrics // set by ThriftObserver
-	wasm   *wasmMetrics
-	guest  *guestRegistry
+	wasm       *wasmMetrics
+	guest      *guestRegistry
 
 	statsd atomic.Pointer[Statsd] // the running reporter, if any
 

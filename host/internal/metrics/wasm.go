@@ -144,7 +144,6 @@ func (w *wasmMetrics) memoryStats() (sum, top uint64) {
 // comparison.
 type PoolObserver struct{ w *wasmMetrics }
 
-
 // PoolObserver returns the observer to give every pool.
 func (m *Metrics) PoolObserver() PoolObserver { return PoolObserver{m.wasm} }
 

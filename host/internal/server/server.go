@@ -144,4 +144,3 @@ func (s *Server) newHTTP() Frontend {
 		Observer:              s.httpObserver,
 	})
 }
-
