@@ -38,15 +38,21 @@ const WarnEvery = 5 * time.Second
 type Core struct {
 	// Conns tracks every accepted connection; Shutdown waits on it.
 	Conns    listen.Tracker
-	log      *slog.Logger
-	protocol string
 	stopping atomic.Bool
 
 	mu  sync.Mutex
 	lns []*Listener
 
-	warnMu     sync.Mutex
-	lastWarn   time.Time
+	warn *warner
+}
+
+// warner logs accept errors at WARN, at most once per WarnEvery, with
+// the number of errors since its last line.
+type warner struct {
+	log        *slog.Logger
+	protocol   string
+	mu         sync.Mutex
+	last       time.Time
 	suppressed int
 }
 
@@ -56,7 +62,7 @@ func New(protocol string, log *slog.Logger) *Core {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Core{log: log, protocol: protocol}
+	return &Core{warn: &warner{log: log, protocol: protocol}}
 }
 
 // Listener wraps ln for the front end: every connection it accepts is
@@ -66,7 +72,7 @@ func New(protocol string, log *slog.Logger) *Core {
 // error only once the listener is closed (net.ErrClosed) or fails for
 // good. The listener is added to c's list, which Close closes.
 func (c *Core) Listener(ln net.Listener) *Listener {
-	l := &Listener{Listener: ln, core: c, done: make(chan struct{})}
+	l := &Listener{Listener: ln, track: func(conn net.Conn) net.Conn { return c.Conns.Track(conn) }, warn: c.warn, done: make(chan struct{})}
 	c.mu.Lock()
 	c.lns = append(c.lns, l)
 	c.mu.Unlock()
@@ -122,22 +128,38 @@ func (c *Core) Close() {
 	c.Conns.CloseAll()
 }
 
-// Listener is a listener served by a front end; see Core.Listener.
+// Backoff wraps ln so that temporary accept errors are retried with
+// back-off and logged at WARN, rate-limited, naming protocol, as
+// Core.Listener does, for a front end that tracks its connections itself
+// (e.g. behind net/http, whose own retry logs nothing above DEBUG).
+func Backoff(ln net.Listener, protocol string, log *slog.Logger) *Listener {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Listener{Listener: ln, warn: &warner{log: log, protocol: protocol}, done: make(chan struct{})}
+}
+
+// Listener is a listener served by a front end; see Core.Listener and
+// Backoff.
 type Listener struct {
 	net.Listener
-	core *Core
-	once sync.Once
-	done chan struct{}
+	track func(net.Conn) net.Conn // nil: connections are returned as accepted
+	warn  *warner
+	once  sync.Once
+	done  chan struct{}
 }
 
 // Accept waits for the next connection, retrying temporary errors with
-// back-off; it returns a *listen.Conn.
+// back-off; from Core.Listener it returns a *listen.Conn.
 func (l *Listener) Accept() (net.Conn, error) {
 	delay := time.Duration(0)
 	for {
 		conn, err := l.Listener.Accept()
 		if err == nil {
-			return l.core.Conns.Track(conn), nil
+			if l.track != nil {
+				return l.track(conn), nil
+			}
+			return conn, nil
 		}
 		if !Temporary(err) {
 			return nil, err
@@ -152,7 +174,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 		} else {
 			delay = min(2*delay, maxBackoff)
 		}
-		l.core.warnAccept(l.Addr(), err, delay)
+		l.warn.accept(l.Addr(), err, delay)
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
@@ -169,21 +191,20 @@ func (l *Listener) Close() error {
 	return l.Listener.Close()
 }
 
-// warnAccept logs a temporary accept error at WARN, at most once per
-// WarnEvery, with the number of errors since the last line.
-func (c *Core) warnAccept(addr net.Addr, err error, delay time.Duration) {
-	c.warnMu.Lock()
+// accept logs a temporary accept error.
+func (w *warner) accept(addr net.Addr, err error, delay time.Duration) {
+	w.mu.Lock()
 	now := time.Now()
-	if !c.lastWarn.IsZero() && now.Sub(c.lastWarn) < WarnEvery {
-		c.suppressed++
-		c.warnMu.Unlock()
+	if !w.last.IsZero() && now.Sub(w.last) < WarnEvery {
+		w.suppressed++
+		w.mu.Unlock()
 		return
 	}
-	n := c.suppressed
-	c.lastWarn, c.suppressed = now, 0
-	c.warnMu.Unlock()
-	c.log.Warn("accept failed; retrying (raise the open-file limit, ulimit -n, if this is EMFILE)",
-		"protocol", c.protocol, "address", addr.String(), "error", err,
+	n := w.suppressed
+	w.last, w.suppressed = now, 0
+	w.mu.Unlock()
+	w.log.Warn("accept failed; retrying (raise the open-file limit, ulimit -n, if this is EMFILE)",
+		"protocol", w.protocol, "address", addr.String(), "error", err,
 		"retry_in", delay, "errors_not_logged", n)
 }
 
