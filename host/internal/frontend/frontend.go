@@ -33,7 +33,7 @@ const (
 const WarnEvery = 5 * time.Second
 
 // Core holds what every front end needs for its lifecycle. Its zero value
-// is not usable; set Log (New does). Its methods are safe for concurrent
+// is not usable: create one with New. Its methods are safe for concurrent
 // use.
 type Core struct {
 	// Conns tracks every accepted connection; Shutdown waits on it.
