@@ -133,7 +133,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.lnMu.Lock()
 	s.lns = append(s.lns, ln)
 	s.lnMu.Unlock()
-	err := s.srv.Serve(listen.TrackListener(ln, &s.conns))
+	err := s.srv.Serve(frontend.Backoff(listen.TrackListener(ln, &s.conns), "http", s.log))
 	if s.stopping.Load() && errors.Is(err, net.ErrClosed) {
 		return http.ErrServerClosed
 	}
