@@ -120,6 +120,8 @@ func (s *Server) Run(ctx context.Context) error {
 		case err := <-serveErr:
 			if !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 				s.front.Close()
+				s.stopReloads()
+				s.closeGenerationsNow()
 				return fmt.Errorf("serve: %w", err)
 			}
 		case now := <-beat:
