@@ -10,17 +10,20 @@ import (
 	"github.com/wasmserve/wasmserve/internal/testguest"
 )
 
-// slowInit is a module whose wasmserve_init counts to 100 million before
-// it returns: with request_timeout set, a build of it takes seconds.
+// slowInit is a module whose wasmserve_init sleeps 2 seconds (WASI
+// poll_oneoff on a relative monotonic clock), so that building a
+// generation of it takes that long whatever the machine's speed.
 const slowInit = `(module
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
   (data (i32.const 1024) "\c8\00\00\00\00\00\00\00slow")
   (func (export "wasmserve_abi_version") (result i32) i32.const 1)
   (func (export "wasmserve_init") (result i32)
-    (local $i i64)
-    (loop $more
-      (local.set $i (i64.add (local.get $i) (i64.const 1)))
-      (br_if $more (i64.lt_u (local.get $i) (i64.const 100000000))))
+    (i32.store8 (i32.const 2056) (i32.const 0))               ;; tag: clock
+    (i32.store (i32.const 2064) (i32.const 1))                ;; monotonic
+    (i64.store (i32.const 2072) (i64.const 2000000000))       ;; 2 s
+    (i32.store16 (i32.const 2088) (i32.const 0))              ;; relative
+    (drop (call $poll (i32.const 2048) (i32.const 2200) (i32.const 1) (i32.const 2300)))
     i32.const 0)
   (func (export "wasmserve_handle") (param i32) (result i64) i64.const 0x4000000000C))`
 
@@ -132,4 +135,34 @@ func TestGenerationHeaderNamesServingGeneration(t *testing.T) {
 	if got := <-slow; got != "1" {
 		t.Fatalf("request served by generation 1 across the swap: X-Wasmserve-Generation = %q, want 1", got)
 	}
+}
+
+// TestReloadsCoalesced: SIGHUPs that arrive while a slow reload builds
+// are coalesced into one more reload after it, not queued one by one.
+func TestReloadsCoalesced(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	fast := filepath.Join(dir, "fast.wasm")
+	slow := filepath.Join(dir, "slow.wasm")
+	writeFile(t, fast, testguest.WAT(t, buildB))
+	writeFile(t, slow, testguest.WAT(t, slowInit))
+	server := "bind = 127.0.0.1:0\nworkers = 1\ndrain_time = 0\nrequest_timeout = 30 seconds\naccess_log = false"
+	ini := writeINIModule(t, server, fast)
+	p := wasmserve(t, ini, nil, nil)
+	p.log.waitFor(t, startTimeout, 1, "msg=serving")
+	writeFile(t, ini, []byte(strings.Replace(string(readFile(t, ini)), fast, slow, 1)))
+	p.signal(t, syscall.SIGHUP)
+	p.log.waitFor(t, waitTimeout, 1, `msg="reload starting"`)
+	for range 4 {
+		p.signal(t, syscall.SIGHUP)
+	}
+	p.log.waitFor(t, waitTimeout, 2, `msg="reload succeeded"`)
+	p.signal(t, syscall.SIGTERM)
+	if code := p.exit(t); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	if n := p.log.count(`msg="reload starting"`); n != 2 {
+		t.Fatalf("%d reloads started for 5 SIGHUPs, 4 of them during the first reload; want 2", n)
+	}
+	everyGenerationClosed(t, p.log.String())
 }
