@@ -166,3 +166,31 @@ func TestReloadsCoalesced(t *testing.T) {
 	}
 	everyGenerationClosed(t, p.log.String())
 }
+
+// TestOldGenerationDrainBounded: an old generation whose request outlasts
+// stop_timeout after a reload is closed anyway, with a WARN, instead of
+// staying open for as long as the request runs.
+func TestOldGenerationDrainBounded(t *testing.T) {
+	t.Parallel()
+	p := &reloadProc{}
+	p.dir = t.TempDir()
+	p.ini = filepath.Join(p.dir, "app.ini")
+	writeFile(t, p.ini, []byte(reloadINI(testguest.Module(t, "hello-go", "hello.wasm"), "x", "stop_timeout = 1 second\nrequest_timeout = 60 seconds")))
+	p.start(t, nil)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if resp, err := p.client.Get(p.url + "/sleep?ms=5000"); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	waitBusy(t, p.proc, "/sleep")
+	p.signal(t, syscall.SIGHUP)
+	p.log.waitFor(t, waitTimeout, 1, `msg="previous generation closed before its requests finished"`, "generation=1")
+	select {
+	case <-done:
+		t.Fatal("the old generation was closed only after its request ended")
+	default:
+	}
+	<-done
+}
