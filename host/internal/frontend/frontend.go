@@ -40,8 +40,9 @@ type Core struct {
 	Conns    listen.Tracker
 	stopping atomic.Bool
 
-	mu  sync.Mutex
-	lns []*Listener
+	mu     sync.Mutex
+	lns    []*Listener
+	closed bool // CloseListeners was called: listeners added later are closed at once
 
 	warn *warner
 }
@@ -75,7 +76,11 @@ func (c *Core) Listener(ln net.Listener) *Listener {
 	l := &Listener{Listener: ln, track: func(conn net.Conn) net.Conn { return c.Conns.Track(conn) }, warn: c.warn, done: make(chan struct{})}
 	c.mu.Lock()
 	c.lns = append(c.lns, l)
+	closed := c.closed
 	c.mu.Unlock()
+	if closed { // Serve raced with Shutdown or Close: accept nothing
+		l.Close()
+	}
 	return l
 }
 
@@ -102,11 +107,12 @@ func (c *Core) SetStopping() { c.stopping.Store(true) }
 // Stopping reports whether graceful shutdown has begun.
 func (c *Core) Stopping() bool { return c.stopping.Load() }
 
-// CloseListeners closes every listener added with Listener; closing one
-// twice is not an error.
+// CloseListeners closes every listener added with Listener, and any added
+// after it; closing one twice is not an error.
 func (c *Core) CloseListeners() {
 	c.mu.Lock()
 	lns := c.lns
+	c.closed = true
 	c.mu.Unlock()
 	for _, l := range lns {
 		l.Close()
