@@ -15,6 +15,7 @@ import (
 
 	"github.com/wasmserve/wasmserve/host/internal/listen"
 	"github.com/wasmserve/wasmserve/host/internal/supervise"
+	"github.com/wasmserve/wasmserve/host/internal/thriftfront"
 )
 
 // Run opens the listeners (inherited from Einhorn, Server::Starter or
@@ -118,7 +119,7 @@ func (s *Server) Run(ctx context.Context) error {
 	for {
 		select {
 		case err := <-serveErr:
-			if !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			if !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, thriftfront.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 				s.front.Close()
 				s.stopReloads()
 				s.closeGenerationsNow()
