@@ -59,16 +59,16 @@ func newGenerations(log *slog.Logger, first *generation, drainBound time.Duratio
 func (g *generations) Current() *generation { return g.cur.Load() }
 
 // Handle runs req on the current generation; see pool.Handler.
-func (g *generations) Handle(ctx context.Context, req *abi.RequestInfo, what, trace string, write func(int, abi.Response)) error {
+func (g *generations) Handle(ctx context.Context, req *abi.RequestInfo, trace string) (*pool.Response, error) {
 	served := frontend.ServedFrom(ctx)
 	for {
 		cur := g.cur.Load()
 		if served != nil {
 			served.Generation = cur.n
 		}
-		err := cur.pool.Handle(ctx, req, what, trace, write)
+		resp, err := cur.pool.Handle(ctx, req, trace)
 		if !errors.Is(err, pool.ErrClosed) || g.cur.Load() == cur {
-			return err
+			return resp, err
 		}
 	}
 }

@@ -64,8 +64,11 @@ func TestGenerationsHammer(t *testing.T) {
 			for !stop.Load() {
 				ctx, rec := frontend.WithServed(context.Background())
 				var body string
-				err := g.Handle(ctx, &abi.RequestInfo{Kind: abi.KindHTTP, Method: "GET", Path: "/"}, "", "",
-					func(_ int, resp abi.Response) { body = string(resp.Body) })
+				resp, err := g.Handle(ctx, &abi.RequestInfo{Kind: abi.KindHTTP, Method: "GET", Path: "/"}, "")
+				if err == nil {
+					body = string(resp.Body)
+					resp.Release()
+				}
 				switch {
 				case err != nil:
 					failed.Add(1)
@@ -106,7 +109,7 @@ func TestGenerationsHammer(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 	for i, p := range pools {
-		err := p.Handle(context.Background(), &abi.RequestInfo{Kind: abi.KindHTTP, Method: "GET", Path: "/"}, "", "", func(int, abi.Response) {})
+		_, err := p.Handle(context.Background(), &abi.RequestInfo{Kind: abi.KindHTTP, Method: "GET", Path: "/"}, "")
 		if !errors.Is(err, pool.ErrClosed) {
 			t.Errorf("generation %d still serves after Close: %v", i+1, err)
 		}
