@@ -285,3 +285,76 @@ func TestStderrOfAFailingCallIsOneRecord(t *testing.T) {
 		})
 	}
 }
+
+// TestImportsDuringInitialize checks what ABI.md promises for start-up:
+// every import works in _initialize as in a request, and request_read
+// returns 0 there.
+func TestImportsDuringInitialize(t *testing.T) {
+	t.Parallel()
+	bin := testguest.WAT(t, `(module
+  (import "wasmserve" "request_read" (func $read (param i32 i32) (result i32)))
+  (import "wasmserve" "config_get" (func $cfg (param i32 i32 i32 i32) (result i32)))
+  (import "wasmserve" "log" (func $log (param i32 i32 i32)))
+  (import "wasmserve" "generation" (func $gen (result i64)))
+  (memory (export "memory") 1)
+  (data (i32.const 8000) "greeting")
+  (data (i32.const 8800) "\c8\00\00\00\00\00\00\00")
+  (func (export "_initialize")
+    ;; body: u32 request_read result | u32 generation | config value
+    (i32.store (i32.const 8808) (call $read (i32.const 0) (i32.const 0)))
+    (i32.store (i32.const 8812) (i32.wrap_i64 (call $gen)))
+    (i32.store (i32.const 9004) (call $cfg (i32.const 8000) (i32.const 8) (i32.const 8816) (i32.const 64)))
+    (call $log (i32.const 0) (i32.const 8816) (i32.load (i32.const 9004))))
+  (func (export "wasmserve_abi_version") (result i32) (i32.const 1))
+  (func (export "wasmserve_handle") (param i32) (result i64)
+    (i64.or (i64.const 0x0000226000000000)
+            (i64.extend_i32_u (i32.add (i32.const 16) (i32.load (i32.const 9004)))))))`)
+	var out logBuffer
+	resp, err := handleOnce(t, bin, abi.KindHTTP, func(o *engine.Options) {
+		o.Generation = 7
+		o.Config = []engine.ConfigEntry{{Key: "greeting", Value: "from init"}}
+		o.Logger = slog.New(slog.NewTextHandler(&out, nil))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "\x00\x00\x00\x00\x07\x00\x00\x00from init"
+	if string(resp.Body) != want {
+		t.Errorf("body %q, want %q (request_read 0, generation 7, the config value)", resp.Body, want)
+	}
+	if n := countContaining(out.lines(), `msg="from init" worker=1 generation=7 source=guest`); n != 1 {
+		t.Errorf("%d guest records logged during _initialize, want 1:\n%s", n, strings.Join(out.lines(), "\n"))
+	}
+}
+
+// TestGuestLogLimitAtStartUp: records logged while an instance starts
+// have their own budget, reported once, before the first request's.
+func TestGuestLogLimitAtStartUp(t *testing.T) {
+	t.Parallel()
+	bin := testguest.WAT(t, `(module
+  (import "wasmserve" "log" (func $log (param i32 i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 8000) "init line")
+  (data (i32.const 8800) "\c8\00\00\00\00\00\00\00")
+  (func (export "_initialize") (local $i i32)
+    (loop $more
+      (call $log (i32.const 0) (i32.const 8000) (i32.const 9))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $more (i32.lt_u (local.get $i) (i32.const 20)))))
+  (func (export "wasmserve_abi_version") (result i32) (i32.const 1))
+  (func (export "wasmserve_handle") (param i32) (result i64) (i64.const 0x0000226000000008)))`)
+	var out logBuffer
+	if _, err := handleOnce(t, bin, abi.KindHTTP, func(o *engine.Options) {
+		o.LogLimit = engine.LogLimit{Lines: 5}
+		o.Logger = slog.New(slog.NewTextHandler(&out, nil))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	lines := out.lines()
+	if n := countContaining(lines, `msg="init line"`); n != 5 {
+		t.Errorf("%d start-up records logged, want 5", n)
+	}
+	if n := countContaining(lines, "phase=start-up dropped_lines=15 dropped_bytes=135 guest_log_limit=\"5 lines\""); n != 1 {
+		t.Errorf("%d start-up drop reports, want 1:\n%s", n, strings.Join(lines, "\n"))
+	}
+}
