@@ -12,7 +12,7 @@ package main
 type sdkFile struct{ tree, embedded, dest string }
 
 var sdkFiles = map[string][]sdkFile{
-	"c":    {{"guests/sdk/c/wasmserve.h", "skeleton/sdk/c/wasmserve.h", "wasmserve.h"}},
+	"c": {{"guests/sdk/c/wasmserve.h", "skeleton/sdk/c/wasmserve.h", "wasmserve.h"}},
 	"rust": {
 		{"guests/sdk/rust/src/lib.rs", "skeleton/sdk/rust/lib.rs", "wasmserve/src/lib.rs"},
 		{"guests/sdk/rust/Cargo.toml", "skeleton/sdk/rust/Cargo.toml", "wasmserve/Cargo.toml"},
