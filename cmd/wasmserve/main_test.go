@@ -127,7 +127,7 @@ func TestRoutes(t *testing.T) {
 		{"/config/greeting", 200, "hello from the test"},
 		{"/config/noodles.blah", 200, "one, two, three"},
 		{"/config/nope", 404, "missing"},
-		{"/config", 200, `{"greeting":"hello from the test","noodles.blah":"one, two, three"}`},
+		{"/config", 200, `{"greeting":"hello from the test","noodles.blah":"one, two, three"}` + "\n"},
 		{"/status/418", 418, ""},
 		{"/headers", 200, "headers"},
 		{"/log", 200, "logged"},
