@@ -24,6 +24,8 @@ use std::convert::TryInto;
 /// The ABI version this SDK implements.
 pub const ABI_VERSION: i32 = 1;
 
+pub mod outbound;
+
 /// Raw host imports (module `wasmserve`).
 pub mod sys {
     #[link(wasm_import_module = "wasmserve")]
