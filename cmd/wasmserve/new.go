@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
@@ -200,15 +201,11 @@ func writeSkeleton(lang, dir, source string) ([]string, error) {
 			return nil, fmt.Errorf("skeleton: %w", err)
 		}
 	}
-	for _, f := range sdkFiles[lang] {
-		data, err := os.ReadFile(filepath.Join(source, f.tree))
-		if source == "" || err != nil {
-			if data, err = skeletons.ReadFile(f.embedded); err != nil {
-				return nil, fmt.Errorf("skeleton: %w", err)
-			}
-		}
-		out[f.dest] = data
+	sdk, err := sdkFiles(lang, source)
+	if err != nil {
+		return nil, fmt.Errorf("SDK files: %w", err)
 	}
+	maps.Copy(out, sdk)
 	if lang == "go" && source != "" {
 		// The source tree's go.sum covers every module its Go SDK can
 		// need, so that the first build works offline.
@@ -227,7 +224,7 @@ func writeSkeleton(lang, dir, source string) ([]string, error) {
 			return nil, err
 		}
 		mode := os.FileMode(0o644)
-		if path.Ext(name) == ".sh" {
+		if path.Ext(name) == ".sh" || bytes.HasPrefix(out[name], []byte("#!")) {
 			mode = 0o755
 		}
 		if err := os.WriteFile(p, out[name], mode); err != nil {
