@@ -52,6 +52,10 @@ type manifest struct {
 	Module        string            `json:"module"`
 	ABI2Module    string            `json:"abi2_module"`
 	NotApplicable map[string]string `json:"not_applicable"`
+	// OutsideSuite, when set, says why the example serves no conformance
+	// routes (it shows one feature, such as gateway-go's outbound calls,
+	// and has its own tests); the suite names it and its reason.
+	OutsideSuite string `json:"outside_suite"`
 }
 
 type guest struct {
@@ -383,6 +387,10 @@ func loadGuests(t testing.TB) []guest {
 		m, err := readManifest(dir)
 		if err != nil {
 			t.Fatalf("%s: %v", dir, err)
+		}
+		if m.OutsideSuite != "" {
+			t.Logf("%s: outside the suite: %s", filepath.Base(dir), m.OutsideSuite)
+			continue
 		}
 		gs = append(gs, guest{name: filepath.Base(dir), dir: dir, m: m})
 	}
