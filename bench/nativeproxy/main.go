@@ -53,7 +53,7 @@ func main() {
 			sock := thrift.NewTSocketConf(*backend, cfg)
 			if err := sock.Open(); err != nil {
 				clients <- nil
-				http.Error(w, err.Error(), 502)
+				http.Error(w, err.Error(), http.StatusBadGateway)
 				return
 			}
 			t := thrift.NewTHeaderTransportConf(sock, cfg)
@@ -63,7 +63,7 @@ func main() {
 		ok, err := c.IsHealthy(context.Background(), &baseplate.IsHealthyRequest{})
 		if err != nil {
 			clients <- nil
-			http.Error(w, err.Error(), 502)
+			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
 		clients <- c
