@@ -197,7 +197,7 @@ func (c *httpClient) do(ctx context.Context, req *http.Request, max int64) ([]by
 			fields = abi.AppendField(fields, k, v)
 		}
 	}
-	rec := abi.AppendResponseHeader(make([]byte, 0, abi.ResponseHeaderSize+len(fields)+int(max64(resp.ContentLength, 512))), uint32(resp.StatusCode), fields)
+	rec := abi.AppendResponseHeader(make([]byte, 0, abi.ResponseHeaderSize+len(fields)+int(bodyCap(resp.ContentLength))), uint32(resp.StatusCode), fields)
 	buf := bytes.NewBuffer(rec)
 	n, err := buf.ReadFrom(io.LimitReader(resp.Body, max+1))
 	if err != nil {
@@ -209,11 +209,13 @@ func (c *httpClient) do(ctx context.Context, req *http.Request, max int64) ([]by
 	return buf.Bytes(), resp.StatusCode, nil
 }
 
-func max64(a, b int64) int64 {
-	if a > b && a < 1<<20 {
-		return a
+// bodyCap is the buffer to start a response body with: its announced
+// length up to 1 MiB (a larger one grows as it arrives), at least 512.
+func bodyCap(contentLength int64) int64 {
+	if contentLength > 512 && contentLength < 1<<20 {
+		return contentLength
 	}
-	return b
+	return 512
 }
 
 // httpError classifies a transport error.
