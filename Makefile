@@ -40,7 +40,7 @@ test: deps build
 
 ## bench: the side-by-side benchmarks; writes bench/RESULTS.md and bench/charts/
 bench: build
-	cd bench && $(GO) run . -rounds 3 -duration 5s
+	cd bench && $(GO) run . -rounds 3 -duration 3s
 
 ## fuzz: run every fuzz target briefly
 fuzz:
