@@ -140,7 +140,7 @@ var serverKeys = []Key{
 		func(s *Server) *time.Duration { return &s.ReadTimeout }),
 	durationKey("write_timeout", "60 seconds", "time allowed to write a response (HTTP) or reply (Thrift) to a client that does not read; past it the connection is closed; the guest call does not count",
 		func(s *Server) *time.Duration { return &s.WriteTimeout }),
-	boolKey("access_log", "true", "log one INFO line per request (HTTP) or call (Thrift: method, seqid, status, duration, worker)",
+	boolKey("access_log", "true", "log one INFO line per request (HTTP) or call (Thrift: method, seqid, status, duration, worker); HTTP lines go through a buffer written out at least every 100 ms and at shutdown",
 		func(s *Server) *bool { return &s.AccessLog }),
 	key("compilation_cache", "", "wazero compilation cache directory, relative to the INI file's, or `off`; default $XDG_CACHE_HOME/wasmserve or ~/.cache/wasmserve",
 		func(s *Server) *string { return &s.CompilationCache }, parseString, formatCache),
