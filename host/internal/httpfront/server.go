@@ -3,7 +3,10 @@
 // instances and writes their responses.
 //
 // A request takes an instance only once its headers and whole body have
-// been read, so slow clients cannot hold a worker.
+// been read, and the instance is back in its pool before the first byte of
+// the response is written, so clients that are slow to send or to read
+// cannot hold a worker; write_timeout bounds how long a response may take
+// to write.
 package httpfront
 
 import (
