@@ -17,7 +17,12 @@ type httpTarget struct {
 }
 
 func httpTargets(o *options, b *builds) []httpTarget {
-	t := []httpTarget{{"native Go net/http", []string{b.native, "-addr", "127.0.0.1:PORT"}}}
+	// The native server twice: the second copy's ratio shows the run's
+	// noise.
+	t := []httpTarget{
+		{"native Go net/http", []string{b.native, "-addr", "127.0.0.1:PORT"}},
+		{"native Go net/http (second copy: the run's noise)", []string{b.native, "-addr", "127.0.0.1:PORT"}},
+	}
 	// Each example as shipped: its own app.ini, only the address changed
 	// (--bind overrides the INI's bind).
 	for _, g := range b.guests {
