@@ -358,7 +358,10 @@ func (s *Server) writeDeadline(r *http.Request, w http.ResponseWriter, now time.
 
 func (s *Server) writeResponse(r *http.Request, w *countingWriter, served *frontend.Served, resp *pool.Response) {
 	status := int(resp.Status)
-	if status < 100 || status > 999 {
+	// 1xx would be sent as an informational response and leave the
+	// connection speaking HTTP/1.1 after a 101 without Upgrade: only
+	// final statuses are passed on.
+	if status < 200 || status > 999 {
 		s.log.Error("guest returned an invalid status", "status", status, "worker", resp.Worker)
 		s.writeDeadline(r, w.ResponseWriter, time.Now())
 		http.Error(w, "guest returned an invalid status", http.StatusInternalServerError)

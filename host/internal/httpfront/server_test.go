@@ -219,3 +219,27 @@ func TestWriteTimeoutClosesStuckConnection(t *testing.T) {
 		t.Fatal("the server kept a connection whose client does not read past write_timeout")
 	}
 }
+
+// A guest's 1xx status is answered 500, never sent as an informational
+// response; a request pipelined after it is served normally.
+func TestInformationalStatusIsAnError(t *testing.T) {
+	t.Parallel()
+	url, _ := serve(t, defaults())
+	for _, code := range []string{"100", "101", "103", "199"} {
+		c, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		io.WriteString(c, "GET /status/"+code+" HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+		all, err := io.ReadAll(c)
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, _, _ := strings.Cut(string(all), "\r\n")
+		if first != "HTTP/1.1 500 Internal Server Error" || strings.Count(string(all), "HTTP/1.1 ") != 2 || !strings.Contains(string(all), "HTTP/1.1 200 OK") {
+			t.Fatalf("guest status %s: got\n%s", code, all)
+		}
+	}
+}
