@@ -248,7 +248,11 @@ func acquire(ctx context.Context, c config.KVStore, log *slog.Logger) (*backend,
 	if err != nil {
 		return nil, err
 	}
-	log.Info("kv store opened", "store", c.Name, "backend", c.Backend, "path", c.Path, "url", redactURL(c.URL))
+	where := c.Path
+	if c.Backend == "redis" {
+		where = redactURL(c.URL)
+	}
+	log.Info("kv store opened", "store", c.Name, "backend", c.Backend, "at", where)
 	b := &backend{id: id, st: st, refs: 1, log: log}
 	registry.open[id] = b
 	return b, nil
@@ -289,10 +293,10 @@ func (h *Handle) call(ctx context.Context, op Op, key string, in int, fn func(ct
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 	out, err := fn(ctx, h.cfg.Prefix+key)
-	cancel()
 	if err != nil {
 		err = h.classify(op, ctx, err)
 	}
+	cancel()
 	h.report(op, start, len(key)+in, out, err)
 	return err
 }

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -74,6 +75,8 @@ func OpenRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 		o.DialTimeout = opts.ConnectTimeout
 	}
 	o.MaxRetries = -1
+	o.DialerRetries = 1 // a call with the server down fails at once
+	quietOnce.Do(func() { redis.SetLogger(debugLogger{}) })
 	o.ContextTimeoutEnabled = true
 	r := &Redis{c: redis.NewClient(o)}
 	pctx, cancel := context.WithTimeout(ctx, o.DialTimeout)
@@ -83,6 +86,17 @@ func OpenRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 			"url", redactURL(opts.URL), "error", err)
 	}
 	return r, nil
+}
+
+var quietOnce sync.Once
+
+// debugLogger sends go-redis's own log lines (failed dials while the
+// server is down) to slog at DEBUG: every failed call is already counted
+// and its error returned to the guest.
+type debugLogger struct{}
+
+func (debugLogger) Printf(ctx context.Context, format string, v ...any) {
+	slog.Default().DebugContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
 }
 
 // redactURL hides a URL's password.
