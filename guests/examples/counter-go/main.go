@@ -11,6 +11,7 @@
 //	GET    /get/KEY              KEY's value, or 404
 //	PUT    /set/KEY[?ttl=SECS]   store the body under KEY, expiring after SECS seconds if given
 //	DELETE /del/KEY              delete KEY; 404 if it was absent
+//	GET    /kv                   the conformance script of the key-value imports
 //
 // A store error answers 503 (backend unavailable, timeout), 413 (value too
 // large) or 400, with the host's message.
@@ -32,6 +33,10 @@ func init() { guest.Handle(guest.HandlerFunc(serve)) }
 
 func serve(w guest.ResponseWriter, r *guest.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if r.Path == "/kv" { // the conformance script
+		w.Write([]byte(kvScript()))
+		return
+	}
 	route, rawKey, _ := strings.Cut(strings.TrimPrefix(r.Path, "/"), "/")
 	key, err := url.PathUnescape(rawKey)
 	if err != nil || key == "" {
