@@ -11,6 +11,7 @@
 //	GET    /get/KEY              KEY's value, or 404
 //	PUT    /set/KEY[?ttl=SECS]   store the body under KEY, expiring after SECS seconds if given
 //	DELETE /del/KEY              delete KEY; 404 if it was absent
+//	GET    /                     this list
 //	GET    /kv                   the conformance script of the key-value imports
 //
 // A store error answers 503 (backend unavailable, timeout), 413 (value too
@@ -29,11 +30,17 @@ import (
 
 var store = guest.KV("default")
 
+const routes = "routes: POST /incr/KEY, GET /get/KEY, PUT /set/KEY?ttl=SECS, DELETE /del/KEY"
+
 func init() { guest.Handle(guest.HandlerFunc(serve)) }
 
 func serve(w guest.ResponseWriter, r *guest.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if r.Path == "/kv" { // the conformance script
+	switch r.Path {
+	case "/":
+		text(w, 200, routes)
+		return
+	case "/kv": // the conformance script
 		w.Write([]byte(kvScript()))
 		return
 	}
@@ -95,7 +102,7 @@ func serve(w guest.ResponseWriter, r *guest.Request) {
 			w.WriteHeader(204)
 		}
 	default:
-		text(w, 404, "routes: POST /incr/KEY, GET /get/KEY, PUT /set/KEY?ttl=SECS, DELETE /del/KEY")
+		text(w, 404, routes)
 	}
 }
 
