@@ -295,6 +295,7 @@ func (h *Handle) call(ctx context.Context, op Op, key string, in int, fn func(ct
 	out, err := fn(ctx, h.cfg.Prefix+key)
 	if err != nil {
 		err = h.classify(op, ctx, err)
+		out = 0
 	}
 	cancel()
 	h.report(op, start, len(key)+in, out, err)

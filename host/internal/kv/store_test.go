@@ -350,6 +350,26 @@ func TestRedisTimeout(t *testing.T) {
 		var e *Error
 		return errors.As(err, &e) && e.Kind == Timeout
 	})
+	// The request's deadline bounds a call too: a store whose own timeout
+	// is a minute gives up at the caller's deadline.
+	cfg.Name, cfg.Timeout, cfg.PoolSize = "slow", time.Minute, 3
+	slow, err := Open(ctx, []config.KVStore{cfg}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	hs, _ := slow.Store("slow")
+	if _, err := srv.Do("CLIENT", "PAUSE", "30000", "WRITE"); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Do("CLIENT", "UNPAUSE")
+	rctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	_, err = hs.Incr(rctx, "n", 1)
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != Timeout {
+		t.Fatalf("Incr past the caller's deadline: %v; want kind timeout", err)
+	}
 }
 
 func TestHandleLimits(t *testing.T) {
