@@ -209,7 +209,6 @@ type backend struct {
 	id   string
 	st   Store
 	refs int // guarded by registry.mu
-	log  *slog.Logger
 }
 
 // identity is what makes two store configs share one backend: the same
@@ -253,7 +252,7 @@ func acquire(ctx context.Context, c config.KVStore, log *slog.Logger) (*backend,
 		where = redactURL(c.URL)
 	}
 	log.Info("kv store opened", "store", c.Name, "backend", c.Backend, "at", where)
-	b := &backend{id: id, st: st, refs: 1, log: log}
+	b := &backend{id: id, st: st, refs: 1}
 	registry.open[id] = b
 	return b, nil
 }
