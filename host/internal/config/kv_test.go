@@ -91,7 +91,7 @@ func TestExpandDefault(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
 		"${KV_PATH:-counter.db}": "counter.db",
-		"${PORT:-1}":             "8080",
+		"${APP_PORT:-1}":         "8080",
 		"${EMPTY:-fallback}":     "fallback",
 		"a/${NOPE:-}/b":          "a//b",
 		"${NOPE}":                "${NOPE}",
