@@ -289,4 +289,26 @@ func TestEmbeddedFaults(t *testing.T) {
 	if code := q.exit(); code == 0 || !strings.Contains(q.out.String(), bad) || !strings.Contains(q.out.String(), "not a valid store file") {
 		t.Fatalf("corrupt store file: exit %d, want non-zero naming %s:\n%s", code, bad, q.out)
 	}
+
+	// At a reload, a store that cannot open fails the reload, naming the
+	// file, and the running generation keeps serving its own store.
+	ini := exampleINI(t, "app.ini", "kv.default.max_value_size = 16")
+	r := start(t, ini, "KV_PATH="+filepath.Join(dir, "good.db"))
+	r.want("PUT", "/set/k", "kept", 204, "")
+	text, _ := os.ReadFile(ini)
+	os.WriteFile(ini, []byte(strings.Replace(string(text), "${KV_PATH:-counter.db}", bad, 1)), 0o644)
+	r.cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(r.out.String(), "reload failed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed reload within 60 s of SIGHUP:\n%s", r.out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if out := r.out.String(); !strings.Contains(out, bad) || !strings.Contains(out, "open kv stores") {
+		t.Fatalf("the failed reload does not name the step and %s:\n%s", bad, out)
+	}
+	if _, body, gen := r.do("GET", "/get/k", ""); body != "kept" || gen != "1" {
+		t.Fatalf("after the failed reload GET /get/k = %q from generation %q; want kept from 1", body, gen)
+	}
 }
