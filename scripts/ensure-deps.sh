@@ -22,6 +22,7 @@ need=(
   curl:curl
   gunicorn:gunicorn
   /usr/lib/python3/dist-packages/gevent/__init__.py:python3-gevent
+  redis-server:redis-server
 )
 missing=()
 for entry in "${need[@]}"; do

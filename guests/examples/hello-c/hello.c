@@ -68,6 +68,45 @@ static void fetch(const ws_request *req, ws_response *w) {
     ws_http_response_free(&r);
 }
 
+/* Writes label and the signed integer v. */
+static void write_int(ws_response *w, const char *label, int64_t v) {
+    char buf[24], *d = buf + sizeof buf;
+    uint64_t u = v < 0 ? (uint64_t)-v : (uint64_t)v;
+    do *--d = (char)('0' + u % 10); while (u /= 10);
+    if (v < 0) *--d = '-';
+    ws_write_str(w, label);
+    ws_write(w, d, (size_t)(buf + sizeof buf - d));
+}
+
+/* The conformance script of the key-value imports (store "default",
+ * max_value_size 16). */
+static void kv_script(ws_response *w) {
+    uint8_t *v = NULL;
+    uint32_t n = 0;
+    int64_t c = 0;
+    ws_kv_set("default", "k", "v1", 2, 0);
+    ws_write_str(w, "get=");
+    if (ws_kv_get("default", "k", &v, &n) == 0) {
+        ws_write(w, v, n);
+        free(v);
+    }
+    ws_kv_delete("default", "n");
+    ws_kv_incr("default", "n", 2, &c);
+    ws_kv_incr("default", "n", 2, &c);
+    write_int(w, " incr=", c);
+    write_int(w, " cas=", ws_kv_cas("default", "n", "4", 1, "x", 1, 0));
+    write_int(w, ",", ws_kv_cas("default", "n", "4", 1, "y", 1, 0));
+    write_int(w, " exists=", ws_kv_exists("default", "k"));
+    write_int(w, " delete=", ws_kv_delete("default", "k"));
+    write_int(w, " gone=", ws_kv_get("default", "k", &v, &n));
+    write_int(w, " large=", ws_kv_set("default", "k", "xxxxxxxxxxxxxxxxx", 17, 0));
+    write_int(w, " nostore=", ws_kv_exists("nope", "k"));
+    char *msg = ws_kv_error();
+    ws_write_str(w, strstr(msg, "\"nope\"") ? " msg=ok" : " msg=");
+    if (!strstr(msg, "\"nope\"")) ws_write_str(w, msg);
+    free(msg);
+}
+
 void ws_serve(const ws_request *req, ws_response *w) {
     ws_bytes p = req->path;
     char num[24];
@@ -123,6 +162,8 @@ void ws_serve(const ws_request *req, ws_response *w) {
         ws_write_str(w, ",\"counter\":");
         ws_write(w, d, (size_t)(num + sizeof num - d));
         ws_write_str(w, "}");
+    } else if (ws_bytes_eq(p, "/kv")) {
+        kv_script(w);
     } else if (ws_bytes_eq(p, "/panic")) {
         ws_panic("hello-c: /panic requested");
     } else if (ws_bytes_eq(p, "/spin")) {

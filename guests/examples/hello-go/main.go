@@ -104,6 +104,9 @@ func routes() *http.ServeMux {
 		counter++
 		io.WriteString(w, strconv.Itoa(counter))
 	})
+	mux.HandleFunc("GET /kv", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, kvScript())
+	})
 	mux.HandleFunc("GET /generation", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, strconv.FormatInt(guest.Generation(), 10))
 	})

@@ -89,6 +89,8 @@ fn serve(req: &Request, w: &mut Response) {
         out.push_str(&format!(",\"counter\":{}}}", count));
         w.header("Content-Type", "application/json");
         w.write(out);
+    } else if path == b"/kv" {
+        w.write(kv_script());
     } else if path == b"/panic" {
         panic!("hello-rust: /panic requested");
     } else if path == b"/spin" {
@@ -108,3 +110,37 @@ fn serve(req: &Request, w: &mut Response) {
 }
 
 wasmserve::export!(serve, init);
+
+/// The conformance script of the key-value imports, on the store "default"
+/// (max_value_size 16).
+fn kv_script() -> String {
+    use wasmserve::kv;
+    let s = kv::store("default");
+    let _ = s.set("k", b"v1");
+    let get = s.get("k").ok().flatten().unwrap_or_default();
+    let _ = s.delete("n");
+    let _ = s.incr("n", 2);
+    let n = s.incr("n", 2).unwrap_or(0);
+    let b = |r: Result<bool, kv::Error>| match r {
+        Ok(true) => "1".to_string(),
+        Ok(false) => "0".to_string(),
+        Err(e) => e.code.to_string(),
+    };
+    let cas1 = b(s.compare_and_swap("n", Some(b"4"), Some(b"x"), 0));
+    let cas2 = b(s.compare_and_swap("n", Some(b"4"), Some(b"y"), 0));
+    let exists = b(s.exists("k"));
+    let delete = b(s.delete("k"));
+    let gone = if s.get("k") == Ok(None) { -1 } else { 0 };
+    let large = s.set("k", b"xxxxxxxxxxxxxxxxx").err().map_or(0, |e| e.code);
+    let nostore = kv::store("nope").exists("k").err();
+    let msg = match &nostore {
+        Some(e) if e.message.contains("\"nope\"") => "ok".to_string(),
+        Some(e) => e.message.clone(),
+        None => String::new(),
+    };
+    format!(
+        "get={} incr={} cas={},{} exists={} delete={} gone={} large={} nostore={} msg={}",
+        String::from_utf8_lossy(&get), n, cas1, cas2, exists, delete, gone, large,
+        nostore.map_or(0, |e| e.code), msg
+    )
+}

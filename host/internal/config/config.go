@@ -76,6 +76,9 @@ type App struct {
 	// Clients is what guests may call: the outbound client keys, which
 	// are also in Values.
 	Clients Clients
+	// KV is the key-value stores the kv.NAME.* keys configure (also in
+	// Values).
+	KV []KVStore
 }
 
 // KV is one key and its value.
@@ -341,6 +344,9 @@ func (l *loader) app(sec *section) (App, error) {
 	}
 	var err error
 	if a.Clients, err = l.clients(sec); err != nil {
+		return a, err
+	}
+	if a.KV, err = l.kvStores(sec); err != nil {
 		return a, err
 	}
 	a.Module = l.resolve(factory.value)

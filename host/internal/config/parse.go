@@ -140,6 +140,7 @@ func isLetters(s string) bool {
 // expandEnv replaces $NAME and ${NAME} with the value lookup returns, as
 // Python's os.path.expandvars does: NAME is letters, digits and
 // underscores, and a variable lookup does not know stays as written.
+// ${NAME:-DEFAULT} is DEFAULT when NAME is unset or empty, as in the shell.
 func expandEnv(s string, lookup func(string) (string, bool)) string {
 	if !strings.Contains(s, "$") {
 		return s
@@ -160,6 +161,14 @@ func expandEnv(s string, lookup func(string) (string, bool)) string {
 				break
 			}
 			name, end = s[end+1:end+j], end+j+1
+			if n, def, ok := strings.Cut(name, ":-"); ok {
+				if v, _ := lookup(n); v != "" {
+					def = v
+				}
+				b.WriteString(def)
+				i = end
+				continue
+			}
 		} else {
 			for end < len(s) && isNameByte(s[end]) {
 				end++

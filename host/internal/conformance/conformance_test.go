@@ -244,6 +244,13 @@ var behaviours = []behaviour{
 			s.get(t, "/").want(t, 200, "hello, world")
 		}
 	}},
+	{"kv_store", func(t *testing.T, s *server) {
+		// The guest's /kv route runs the same script in every language on
+		// the store "default" that writeINI configures (memory, values of
+		// at most 16 bytes): set, get, incr, cas, exists, delete, a value
+		// over the limit, a store that does not exist and its message.
+		s.get(t, "/kv").want(t, 200, "get=v1 incr=4 cas=1,0 exists=1 delete=1 gone=-1 large=-5 nostore=-4 msg=ok")
+	}},
 	{"shutting_down", func(t *testing.T, s *server) {
 		s.get(t, "/shutting-down").want(t, 200, "false")
 		if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -409,8 +416,15 @@ var serverKeys = []string{
 	"compilation_cache = " + testguest.CacheDir(),
 }
 
-// writeINI copies the guest's app.ini with serverKeys in its server section
-// and module as the app's factory, resolved against the guest's directory.
+// appKVKeys replace the guest's own key-value stores: the kv_store
+// behaviour runs on this one.
+var appKVKeys = []string{
+	"kv.default.backend = memory",
+	"kv.default.max_value_size = 16",
+}
+
+// writeINI copies the guest's app.ini with serverKeys in its server section,
+// appKVKeys in its app section and module as the app's factory, resolved against the guest's directory.
 func writeINI(t testing.TB, g guest, module string) string {
 	src, err := os.ReadFile(filepath.Join(g.dir, "app.ini"))
 	if err != nil {
@@ -432,11 +446,16 @@ func writeINI(t testing.TB, g guest, module string) string {
 			if strings.HasPrefix(section, "server:") {
 				out.WriteString(strings.Join(serverKeys, "\n") + "\n")
 			}
+			if strings.HasPrefix(section, "app:") {
+				out.WriteString(strings.Join(appKVKeys, "\n") + "\n")
+			}
 			continue
 		}
 		key := strings.TrimSpace(strings.SplitN(trim, "=", 2)[0])
 		switch {
 		case strings.HasPrefix(section, "server:") && override[key]:
+			continue
+		case strings.HasPrefix(section, "app:") && strings.HasPrefix(key, "kv."):
 			continue
 		case strings.HasPrefix(section, "app:") && key == "factory":
 			line = "factory = " + filepath.Join(g.dir, module)

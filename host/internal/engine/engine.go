@@ -23,6 +23,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/wasmserve/wasmserve/abi"
+	"github.com/wasmserve/wasmserve/host/internal/kv"
 	"github.com/wasmserve/wasmserve/host/internal/outbound"
 )
 
@@ -66,6 +67,9 @@ type Options struct {
 	// Outbound are the clients the guest's outbound calls use; nil refuses
 	// them. Once Load succeeds the module owns the set: Close closes it.
 	Outbound *outbound.Set
+	// KV is the app's key-value stores, for the kv_* imports; nil means
+	// none. Module.Close closes it; Load does not when it fails.
+	KV *kv.Set
 }
 
 // ConfigEntry is one app config key and value.
@@ -194,10 +198,11 @@ func (m *Module) Generation() int64 { return m.opts.Generation }
 // Path is the module's file name.
 func (m *Module) Path() string { return m.opts.Path }
 
-// Close closes the runtime and every instance made from the module.
+// Close closes the runtime and every instance made from the module, then
+// the outbound clients and Options.KV.
 func (m *Module) Close(ctx context.Context) error {
 	defer m.closeOutbound()
-	return m.rt.Close(ctx)
+	return errors.Join(m.rt.Close(ctx), m.opts.KV.Close())
 }
 
 // MemoryLimit is the per-instance memory limit in bytes, 0 if none.

@@ -46,6 +46,13 @@ var hostFuncs = []hostFunc{
 	{abi.ImportShuttingDown, nil, []api.ValueType{i32}, shuttingDown},
 	{abi.ImportMetric, []api.ValueType{i32, i32, i32, f64}, []api.ValueType{i32}, metric},
 	{abi.ImportGeneration, nil, []api.ValueType{i64}, generation},
+	{abi.ImportKVGet, []api.ValueType{i32, i32, i32, i32, i32, i32}, []api.ValueType{i32}, kvGet},
+	{abi.ImportKVSet, []api.ValueType{i32, i32, i32, i32, i32, i32, i64}, []api.ValueType{i32}, kvSet},
+	{abi.ImportKVDelete, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, kvDelete},
+	{abi.ImportKVExists, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, kvExists},
+	{abi.ImportKVIncr, []api.ValueType{i32, i32, i32, i32, i64, i32}, []api.ValueType{i32}, kvIncr},
+	{abi.ImportKVCAS, []api.ValueType{i32, i32, i32, i32, i32, i32, i32, i32, i64}, []api.ValueType{i32}, kvCAS},
+	{abi.ImportKVError, []api.ValueType{i32, i32}, []api.ValueType{i32}, kvError},
 }
 
 type instKey struct{}

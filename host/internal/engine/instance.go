@@ -44,6 +44,7 @@ type Instance struct {
 	// compiled code then stops at its next loop header or call.
 	deadline *time.Timer
 	outCalls outState // outbound calls of the current request
+	kv       kvState  // key-value calls: the request's deadline, the last error
 }
 
 // FaultKind classifies a failed guest call.
@@ -202,6 +203,7 @@ func (i *Instance) Handle(c *Call) (abi.Response, error) {
 	i.fault, i.oom = "", false
 	i.mu.Unlock()
 	timed := c.Timeout > 0 && i.mod.opts.Timeouts
+	i.kv.begin(c.Timeout)
 	if timed {
 		i.deadline.Reset(c.Timeout)
 	}

@@ -65,6 +65,7 @@ type Metrics struct {
 	thrift     *requestMetrics // set by ThriftObserver
 	wasm       *wasmMetrics
 	guest      *guestRegistry
+	kv         *kvMetrics
 
 	statsd atomic.Pointer[Statsd] // the running reporter, if any
 
@@ -88,6 +89,7 @@ func New(opts Options) *Metrics {
 	)
 	m.wasm = newWasmMetrics(m)
 	m.guest = newGuestRegistry(m)
+	m.kv = newKVMetrics(m)
 	return m
 }
 

@@ -198,6 +198,7 @@ func (s *Statsd) flush() {
 	s.wasm()
 	s.guest()
 	s.clients()
+	s.kv()
 	s.send()
 }
 

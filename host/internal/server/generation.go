@@ -7,6 +7,7 @@ import (
 
 	"github.com/wasmserve/wasmserve/host/internal/config"
 	"github.com/wasmserve/wasmserve/host/internal/engine"
+	"github.com/wasmserve/wasmserve/host/internal/kv"
 	"github.com/wasmserve/wasmserve/host/internal/pool"
 )
 
@@ -58,9 +59,20 @@ func (s *Server) buildGeneration(ctx context.Context, cfg *config.Config, gen in
 	}
 	start := time.Now()
 	opts.Outbound = s.outboundSet(cfg.App.Clients)
+	var obs kv.Observer
+	if s.metrics != nil {
+		obs = s.metrics.KVObserver()
+	}
+	kvs, err := kv.Open(ctx, cfg.App.KV, kv.Options{Logger: s.log, Observer: obs})
+	if err != nil {
+		opts.Outbound.Close()
+		return nil, &buildError{Step: "open kv stores", Err: err}
+	}
+	opts.KV = kvs
 	mod, err := engine.Load(ctx, opts)
 	if err != nil {
 		opts.Outbound.Close()
+		opts.KV.Close()
 		return nil, &buildError{Step: "compile", Err: err}
 	}
 	s.log.Info("module compiled", "module", cfg.App.Module, "generation", gen,

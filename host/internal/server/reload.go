@@ -21,7 +21,7 @@ const watchQuiet = 300 * time.Millisecond
 // before it keeps serving.
 type ReloadError struct {
 	Generation int64  // the generation that was being built
-	Step       string // "wait" (for an earlier reload), "read config", "compile", "start workers", or "swap" when shutting down
+	Step       string // "wait" (for an earlier reload), "read config", "open kv stores", "compile", "start workers", or "swap" when shutting down
 	File       string // the config file or the module
 	Err        error  // carries the guest's message when the guest failed
 }

@@ -25,6 +25,7 @@ use std::convert::TryInto;
 pub const ABI_VERSION: i32 = 1;
 
 pub mod outbound;
+pub mod kv;
 
 /// Raw host imports (module `wasmserve`).
 pub mod sys {

@@ -133,6 +133,39 @@ int32_t ws_metric(int32_t kind, const char *name, double value);
 /* The reload generation of this instance, 1 for the first. */
 int64_t ws_generation(void);
 
+/* Key-value stores (kv.NAME.* keys of the app section; see ABI.md). Each
+ * call names the store and the key as NUL-terminated strings and returns a
+ * result >= 0 or a negative code; ws_kv_error() gives the failed call's
+ * message. */
+#define WS_NOT_FOUND (-1)       /* kv_get: the key is absent or expired */
+#define WS_INVALID (-2)         /* empty key, negative TTL, incr on a non-integer */
+#define WS_KV_NO_STORE (-4)     /* the app configures no store of that name */
+#define WS_KV_TOO_LARGE (-5)    /* value over kv.NAME.max_value_size, key over max_key_size */
+#define WS_KV_UNAVAILABLE (-6)  /* the backend failed: unreachable, disk full */
+#define WS_KV_TIMEOUT (-7)      /* kv.NAME.timeout or the request's deadline passed */
+#define WS_KV_ABSENT 0xFFFFFFFFu /* ws_kv_cas: old (expect absent) or new (delete) length */
+
+/* Reads key: 0 with *value a malloc'd copy (the caller frees it; NUL-
+ * terminated for convenience, *len excludes the NUL), WS_NOT_FOUND, or a
+ * negative code. */
+int32_t ws_kv_get(const char *store, const char *key, uint8_t **value, uint32_t *len);
+/* Stores value under key, expiring after ttl_ms milliseconds when > 0. */
+int32_t ws_kv_set(const char *store, const char *key, const void *value, uint32_t len, int64_t ttl_ms);
+/* 1 when the key was present and is deleted, 0 when absent, or a code. */
+int32_t ws_kv_delete(const char *store, const char *key);
+/* 1 present, 0 absent, or a code. */
+int32_t ws_kv_exists(const char *store, const char *key);
+/* Adds delta to the key's decimal counter atomically; 0 with *result the
+ * new value, or a code. */
+int32_t ws_kv_incr(const char *store, const char *key, int64_t delta, int64_t *result);
+/* Replaces the value old with new atomically: 1 swapped, 0 the value
+ * differs, or a code. WS_KV_ABSENT as old_len expects the key absent, as
+ * new_len deletes it. */
+int32_t ws_kv_cas(const char *store, const char *key, const void *old, uint32_t old_len,
+                  const void *new_value, uint32_t new_len, int64_t ttl_ms);
+/* The message of the last failed kv call, malloc'd (the caller frees). */
+char *ws_kv_error(void);
+
 /* Writes msg to stderr, which the host logs and reports as the fault's
  * message, and traps: the request fails with HTTP 500 and the instance is
  * replaced. */
@@ -151,6 +184,13 @@ WS_IMPORT("log") void ws_host_log(int32_t level, const void *msg, uint32_t len);
 WS_IMPORT("shutting_down") int32_t ws_host_shutting_down(void);
 WS_IMPORT("metric") int32_t ws_host_metric(int32_t kind, const void *name, uint32_t len, double value);
 WS_IMPORT("generation") int64_t ws_host_generation(void);
+WS_IMPORT("kv_get") int32_t ws_host_kv_get(const void *store, uint32_t store_len, const void *key, uint32_t key_len, void *buf, uint32_t len);
+WS_IMPORT("kv_set") int32_t ws_host_kv_set(const void *store, uint32_t store_len, const void *key, uint32_t key_len, const void *val, uint32_t val_len, int64_t ttl_ms);
+WS_IMPORT("kv_delete") int32_t ws_host_kv_delete(const void *store, uint32_t store_len, const void *key, uint32_t key_len);
+WS_IMPORT("kv_exists") int32_t ws_host_kv_exists(const void *store, uint32_t store_len, const void *key, uint32_t key_len);
+WS_IMPORT("kv_incr") int32_t ws_host_kv_incr(const void *store, uint32_t store_len, const void *key, uint32_t key_len, int64_t delta, int64_t *result);
+WS_IMPORT("kv_cas") int32_t ws_host_kv_cas(const void *store, uint32_t store_len, const void *key, uint32_t key_len, const void *old, uint32_t old_len, const void *new_value, uint32_t new_len, int64_t ttl_ms);
+WS_IMPORT("kv_error") int32_t ws_host_kv_error(void *buf, uint32_t len);
 #undef WS_IMPORT
 
 #ifdef __cplusplus
@@ -363,6 +403,62 @@ int32_t ws_metric(int32_t kind, const char *name, double value) {
 }
 
 int64_t ws_generation(void) { return ws_host_generation(); }
+
+int32_t ws_kv_get(const char *store, const char *key, uint8_t **value, uint32_t *len) {
+    uint32_t cap = 256;
+    for (;;) {
+        uint8_t *buf = ws__must(malloc(cap + 1));
+        int32_t n = ws_host_kv_get(store, (uint32_t)strlen(store), key, (uint32_t)strlen(key), buf, cap);
+        if (n < 0) {
+            free(buf);
+            return n;
+        }
+        if ((uint32_t)n <= cap) {
+            buf[n] = 0;
+            *value = buf;
+            *len = (uint32_t)n;
+            return 0;
+        }
+        free(buf);
+        cap = (uint32_t)n; /* the host keeps the value for the next call */
+    }
+}
+
+int32_t ws_kv_set(const char *store, const char *key, const void *value, uint32_t len, int64_t ttl_ms) {
+    return ws_host_kv_set(store, (uint32_t)strlen(store), key, (uint32_t)strlen(key), value, len, ttl_ms);
+}
+
+int32_t ws_kv_delete(const char *store, const char *key) {
+    return ws_host_kv_delete(store, (uint32_t)strlen(store), key, (uint32_t)strlen(key));
+}
+
+int32_t ws_kv_exists(const char *store, const char *key) {
+    return ws_host_kv_exists(store, (uint32_t)strlen(store), key, (uint32_t)strlen(key));
+}
+
+int32_t ws_kv_incr(const char *store, const char *key, int64_t delta, int64_t *result) {
+    return ws_host_kv_incr(store, (uint32_t)strlen(store), key, (uint32_t)strlen(key), delta, result);
+}
+
+int32_t ws_kv_cas(const char *store, const char *key, const void *old, uint32_t old_len,
+                  const void *new_value, uint32_t new_len, int64_t ttl_ms) {
+    return ws_host_kv_cas(store, (uint32_t)strlen(store), key, (uint32_t)strlen(key), old, old_len,
+                          new_value, new_len, ttl_ms);
+}
+
+char *ws_kv_error(void) {
+    uint32_t cap = 128;
+    for (;;) {
+        char *buf = ws__must(malloc(cap + 1));
+        int32_t n = ws_host_kv_error(buf, cap);
+        if ((uint32_t)n <= cap) {
+            buf[n] = 0;
+            return buf;
+        }
+        free(buf);
+        cap = (uint32_t)n;
+    }
+}
 
 _Noreturn void ws_panic(const char *msg) {
     /* write(2) straight to WASI fd_write: no stdio linked in. */
