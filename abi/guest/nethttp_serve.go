@@ -7,6 +7,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"slices"
+	"strings"
 	"unsafe"
 
 	"github.com/wasmserve/wasmserve/abi"
@@ -14,56 +15,61 @@ import (
 
 // netServer serves request records with a net/http handler. An instance
 // serves one request at a time, so one netServer reuses its http.Request,
-// URL, header maps and buffers for every request: serving allocates
-// nothing of its own beyond, now and then, a new string arena.
+// URL, header maps and buffers for every request.
+//
+// The request's strings are the handler's to keep, so they cannot alias
+// the record, which the next request overwrites. A string equal to the
+// one the previous request had in the same place (a client's Host,
+// User-Agent, Accept, its address...) is that string again; any other is
+// copied into an arena. A request like the previous one thus allocates
+// nothing in the SDK: allocation, and the garbage collections it brings,
+// are costly in wasm.
 type netServer struct {
 	h      http.Handler
 	req    http.Request
 	url    url.URL
 	header http.Header
-	values []string // the first value of each header, by position
-	names  []string // the names in header, in order
+	keys   []string // each header's name, by position
+	values []string // each header's (first) value, by position
+	names  []string // the distinct names in header, in order
 	body   netReqBody
 	w      netWriter
 	fields []byte
-	// arena holds the request's strings. Bytes below len(arena) are never
-	// written again: the strings handed to the handler stay valid (and
-	// immutable) after it returns, and a full arena is replaced, not
-	// reused.
+	// The previous request's strings.
+	method, uri, path, query, remote, host string
+	// arena holds copied strings. Bytes below len(arena) are never written
+	// again: the strings handed to the handler stay valid (and immutable)
+	// after it returns, and a full arena is replaced, not reused.
 	arena []byte
-	// recCopy is the arena's copy of the current record's strings, which
-	// start at address recBase in the record.
-	recCopy string
-	recBase uintptr
 }
 
 // arenaSize is the capacity of a new string arena: a typical request's
-// strings take a few hundred bytes, so one arena serves many requests.
+// new strings take a few hundred bytes, so one arena serves many requests.
 const arenaSize = 8 << 10
 
 func newNetServer(h http.Handler) *netServer {
 	return &netServer{
 		h:      h,
 		header: make(http.Header),
+		keys:   make([]string, 0, 16),
 		values: make([]string, 0, 16),
 		names:  make([]string, 0, 16),
 		w:      netWriter{header: make(http.Header)},
 	}
 }
 
-// reserve makes room for n more bytes in the arena.
-func (s *netServer) reserve(n int) {
-	if cap(s.arena)-len(s.arena) < n {
-		s.arena = make([]byte, 0, max(arenaSize, n))
+// str returns b as a string: old if they are equal, else a copy of b held
+// in the arena.
+func (s *netServer) str(old string, b []byte) string {
+	if old == string(b) {
+		return old
 	}
-}
-
-// str returns a copy of b as a string held in the arena.
-func (s *netServer) str(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
-	s.reserve(len(b))
+	if cap(s.arena)-len(s.arena) < len(b) {
+		s.arena = make([]byte, 0, max(arenaSize, len(b)))
+	}
 	n := len(s.arena)
 	s.arena = append(s.arena, b...)
 	return unsafe.String(&s.arena[n], len(b))
@@ -92,41 +98,38 @@ func (s *netServer) serve(r *abi.Request, out []byte) []byte {
 }
 
 // request builds the *http.Request for a request record, as a net/http
-// server would. Its strings are copies held in the arena; the Body reads
-// the record itself, which the next request overwrites.
+// server would. The Body reads the record itself.
 func (s *netServer) request(r *abi.Request) *http.Request {
-	s.copyRecord(r)
 	// RequestURI is the path and query as sent; Path and RawQuery are its
 	// parts.
-	path, query := s.sub(r.Path), s.sub(r.Query)
-	uri := path
-	if query != "" {
-		s.reserve(len(path) + 1 + len(query))
-		n := len(s.arena)
-		s.arena = append(s.arena, path...)
-		s.arena = append(s.arena, '?')
-		s.arena = append(s.arena, query...)
-		uri = unsafe.String(&s.arena[n], len(s.arena)-n)
+	s.path, s.query = s.str(s.path, r.Path), s.str(s.query, r.Query)
+	if s.query == "" {
+		s.uri = s.path
+	} else if len(s.uri) != len(s.path)+1+len(s.query) || s.uri[:len(s.path)] != s.path || s.uri[len(s.path)+1:] != s.query {
+		s.uri = s.path + "?" + s.query
 	}
 	u := &s.url
-	*u = url.URL{Path: path, RawQuery: query}
-	if bytes.IndexByte(r.Path, '%') >= 0 {
-		if p, err := url.PathUnescape(path); err == nil {
-			u.Path, u.RawPath = p, path
+	*u = url.URL{Path: s.path, RawQuery: s.query}
+	if strings.IndexByte(s.path, '%') >= 0 {
+		if p, err := url.PathUnescape(s.path); err == nil {
+			u.Path, u.RawPath = p, s.path
 		}
 	}
+	s.method = s.methodString(r.Method)
+	s.remote = s.str(s.remote, r.Remote)
+	s.host = s.headers(r.Headers)
 	req := &s.req
 	*req = http.Request{
-		Method:     s.method(r.Method),
+		Method:     s.method,
 		URL:        u,
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
 		Header:     s.header,
-		RequestURI: uri,
-		RemoteAddr: s.str(r.Remote),
+		Host:       s.host,
+		RequestURI: s.uri,
+		RemoteAddr: s.remote,
 	}
-	req.Host = s.headers(r.Headers)
 	if len(r.Body) > 0 {
 		req.ContentLength = int64(len(r.Body))
 		s.body.Reset(r.Body)
@@ -149,7 +152,8 @@ func (s *netServer) request(r *abi.Request) *http.Request {
 // request, or added by a handler, are deleted at the end.
 func (s *netServer) headers(f abi.Fields) (host string) {
 	h := s.header
-	vals := s.values[:0]
+	old := s.values
+	keys, vals := s.keys[:0], s.values[:0]
 	names := s.names[:0]
 	// The record was validated by abi.ParseRequest: walk its field list
 	// directly rather than through a callback.
@@ -158,13 +162,18 @@ func (s *netServer) headers(f abi.Fields) (host string) {
 		vl := binary.LittleEndian.Uint32(f[4:])
 		k, v := f[8:8+nl], f[8+nl:8+nl+vl]
 		f = f[8+nl+vl:]
-		name := s.headerName(k)
+		i := len(vals)
+		var name, value string
+		if i < len(old) {
+			name, value = s.keys[i], old[i]
+		}
+		name = s.headerName(name, k)
 		if name == "Host" {
-			host = s.sub(v)
+			host = s.str(s.host, v)
 			continue
 		}
-		i := len(vals)
-		vals = append(vals, s.sub(v))
+		keys = append(keys, name)
+		vals = append(vals, s.str(value, v))
 		vs, ok := h[name]
 		switch {
 		case ok && len(vs) == 1 && cap(vs) == 1 && &vs[0] == &vals[i]:
@@ -183,45 +192,12 @@ func (s *netServer) headers(f abi.Fields) (host string) {
 			}
 		}
 	}
-	s.values, s.names = vals, names
+	s.keys, s.values, s.names = keys, vals, names
 	return host
 }
 
-// copyRecord copies the part of the record holding the method, path,
-// query and headers into the arena in one piece (the host writes them
-// together, before the body); sub then returns its strings without
-// copying each.
-func (s *netServer) copyRecord(r *abi.Request) {
-	var lo unsafe.Pointer
-	var loAddr, hiAddr uintptr
-	for _, b := range [...][]byte{r.Method, r.Path, r.Query, r.Headers} {
-		if len(b) == 0 {
-			continue
-		}
-		p := unsafe.Pointer(unsafe.SliceData(b))
-		a := uintptr(p)
-		if lo == nil || a < loAddr {
-			lo, loAddr = p, a
-		}
-		hiAddr = max(hiAddr, a+uintptr(len(b)))
-	}
-	s.recBase, s.recCopy = loAddr, ""
-	if lo != nil {
-		s.recCopy = s.str(unsafe.Slice((*byte)(lo), hiAddr-loAddr))
-	}
-}
-
-// sub returns the copy of b, a part of the record passed to copyRecord.
-func (s *netServer) sub(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	off := uintptr(unsafe.Pointer(unsafe.SliceData(b))) - s.recBase
-	return s.recCopy[off : off+uintptr(len(b))]
-}
-
-// method returns the request method, a constant for the common ones.
-func (s *netServer) method(b []byte) string {
+// methodString returns the request method, a constant for the common ones.
+func (s *netServer) methodString(b []byte) string {
 	switch string(b) {
 	case http.MethodGet:
 		return http.MethodGet
@@ -234,13 +210,13 @@ func (s *netServer) method(b []byte) string {
 	case http.MethodDelete:
 		return http.MethodDelete
 	}
-	return s.sub(b)
+	return s.str(s.method, b)
 }
 
-// headerName returns the canonical form of a request header name. The
-// host sends canonical names (abi/ABI.md), so a name is canonicalised only
-// when it is not, and the common ones are constants rather than copies.
-func (s *netServer) headerName(b []byte) string {
+// headerName returns the canonical form of a request header name, old if
+// it is that. The host sends canonical names (abi/ABI.md), so a name is
+// canonicalised only when it is not, and the common ones are constants.
+func (s *netServer) headerName(old string, b []byte) string {
 	switch string(b) {
 	case "Host":
 		return "Host"
@@ -262,8 +238,10 @@ func (s *netServer) headerName(b []byte) string {
 		return "X-Forwarded-For"
 	case "Traceparent":
 		return "Traceparent"
+	case old:
+		return old
 	}
-	return textproto.CanonicalMIMEHeaderKey(s.sub(b))
+	return textproto.CanonicalMIMEHeaderKey(s.str("", b))
 }
 
 // netReqBody is the request's Body: the body as the record holds it.
