@@ -100,11 +100,11 @@ func Check(ctx context.Context, cfg *Config, logger *slog.Logger) (*CheckReport,
 func engineOptions(cfg *Config, logger *slog.Logger) engine.Options {
 	sc := cfg.Server
 	opts := engine.Options{
-		Path:      cfg.App.Module,
-		CacheDir:  sc.CompilationCache,
-		MaxMemory: sc.MaxMemory,
-		Timeouts:  sc.RequestTimeout > 0,
-		Logger:    logger,
+		Path:        cfg.App.Module,
+		CacheDir:    sc.CompilationCache,
+		MaxMemory:   sc.MaxMemory,
+		InitTimeout: sc.InitTimeout,
+		Logger:      logger,
 	}
 	for _, kv := range cfg.App.Values {
 		opts.Config = append(opts.Config, engine.ConfigEntry{Key: kv.Key, Value: kv.Value})

@@ -18,6 +18,7 @@ type Server struct {
 	Workers               int           // workers: guest instances, at least 1
 	MaxConcurrency        int           // max_concurrency: requests admitted at once, at least Workers
 	RequestTimeout        time.Duration // request_timeout: longest guest call; 0 = off
+	InitTimeout           time.Duration // init_timeout: longest start-up phase of an instance; 0 = off
 	MaxMemory             int64         // max_memory: bytes per instance, a multiple of 64 KiB
 	MaxRequests           int           // max_requests: recycle an instance after this many requests; 0 = never
 	MaxRequestsJitter     int           // max_requests_jitter: up to this many extra requests per instance
@@ -114,8 +115,10 @@ var serverKeys = []Key{
 		func(s *Server) *int { return &s.Workers }, 1, -1),
 	intKey("max_concurrency", "", "requests admitted at once, waiting ones included, at least workers; beyond it HTTP answers 503 with Retry-After; default max(100, workers)",
 		func(s *Server) *int { return &s.MaxConcurrency }, 1, -1),
-	durationKey("request_timeout", "30 seconds", "longest guest call; past it HTTP answers 504 and the instance is replaced; 0 = off (faster guest loops)",
+	durationKey("request_timeout", "30 seconds", "longest guest call; past it HTTP answers 504 and the instance is replaced; 0 = no deadline (the guest is still interrupted now and then so the Go runtime can run)",
 		func(s *Server) *time.Duration { return &s.RequestTimeout }),
+	durationKey("init_timeout", "30 seconds", "longest run of each start-up phase of an instance (wasm `start`, `_initialize`, `wasmserve_init`); past it the instance is refused: the server exits at start-up, a reload keeps the old generation; 0 = no deadline",
+		func(s *Server) *time.Duration { return &s.InitTimeout }),
 	key("max_memory", "64 MiB", "linear memory limit per instance, from 64 KiB to 4 GiB, rounded down to 64 KiB pages; growth beyond it traps",
 		func(s *Server) *int64 { return &s.MaxMemory }, parseMemory, formatInt64),
 	intKey("max_requests", "0", "recycle an instance after this many requests (0 = never)",

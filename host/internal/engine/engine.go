@@ -23,6 +23,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/wasmserve/wasmserve/abi"
+	"github.com/wasmserve/wasmserve/host/internal/instrument"
 	"github.com/wasmserve/wasmserve/host/internal/kv"
 	"github.com/wasmserve/wasmserve/host/internal/outbound"
 )
@@ -38,9 +39,10 @@ type Options struct {
 	// MaxMemory caps each instance's linear memory, in bytes (rounded down
 	// to 64 KiB pages); 0 means the wasm limit of 4 GiB.
 	MaxMemory int64
-	// Timeouts makes guest calls stop when their context is done. It has a
-	// per-loop cost in guest code, so it is off unless request timeouts are.
-	Timeouts bool
+	// InitTimeout bounds each start-up phase of an instance (the wasm start
+	// function, _initialize, wasmserve_abi_version, wasmserve_init); 0
+	// means none.
+	InitTimeout time.Duration
 	// Config is the app config the guest reads, in order.
 	Config []ConfigEntry
 	// Mounts are read-only directories preopened for WASI.
@@ -88,6 +90,8 @@ type Module struct {
 	configM  map[string]string
 	limit    uint32 // memory limit in pages
 	seq      atomic.Uint64
+	closed   atomic.Bool
+	inst     *instrument.Result
 
 	// CompileTime is how long compilation took; CacheHit reports whether it
 	// was served from the compilation cache.
@@ -120,7 +124,10 @@ func Load(ctx context.Context, opts Options) (*Module, error) {
 		m.config = abi.AppendField(m.config, kv.Key, kv.Value)
 		m.configM[kv.Key] = kv.Value
 	}
-	rc := wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(opts.Timeouts)
+	// Guest code is instrumented (see interrupt.go) instead of compiled
+	// with wazero's close-on-context-done, which costs a call into Go at
+	// every loop iteration.
+	rc := wazero.NewRuntimeConfigCompiler()
 	if opts.MaxMemory > 0 {
 		pages := opts.MaxMemory / 65536
 		if pages < 1 {
@@ -147,7 +154,12 @@ func Load(ctx context.Context, opts Options) (*Module, error) {
 		return nil, fmt.Errorf("load module %s: %w", opts.Path, err)
 	}
 	start := time.Now()
-	compiled, err := m.rt.CompileModule(ctx, bin)
+	ibin, err := m.instrument(ctx, bin)
+	if err != nil {
+		m.rt.Close(ctx)
+		return nil, fmt.Errorf("load module %s: %w", opts.Path, err)
+	}
+	compiled, err := m.rt.CompileModule(ctx, ibin)
 	m.CompileTime = time.Since(start)
 	if err != nil {
 		m.rt.Close(ctx)
@@ -181,6 +193,7 @@ func (m *Module) instantiateHost(ctx context.Context) error {
 	for _, f := range hostFuncs {
 		b.NewFunctionBuilder().WithGoModuleFunction(f.fn, f.params, f.results).Export(f.name)
 	}
+	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(interrupt), nil, []api.ValueType{i32}).Export(instrument.ImportName)
 	if _, err := b.Instantiate(ctx); err != nil {
 		return fmt.Errorf("instantiate host module: %w", err)
 	}
@@ -199,14 +212,20 @@ func (m *Module) Generation() int64 { return m.opts.Generation }
 func (m *Module) Path() string { return m.opts.Path }
 
 // Close closes the runtime and every instance made from the module, then
-// the outbound clients and Options.KV.
+// the outbound clients and Options.KV. A guest still running stops at its
+// next interruption check.
 func (m *Module) Close(ctx context.Context) error {
+	m.closed.Store(true)
 	defer m.closeOutbound()
 	return errors.Join(m.rt.Close(ctx), m.opts.KV.Close())
 }
 
 // MemoryLimit is the per-instance memory limit in bytes, 0 if none.
 func (m *Module) MemoryLimit() int64 { return int64(m.limit) * 65536 }
+
+// ErrInitTimeout is wrapped by the error of NewInstance when a start-up
+// phase ran past Options.InitTimeout; the message names the phase.
+var ErrInitTimeout = errors.New("guest start-up timed out")
 
 // ErrABIVersion is wrapped by the error of NewInstance when the guest
 // declares a different ABI version.

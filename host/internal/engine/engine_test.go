@@ -34,7 +34,7 @@ const (
 
 func load(t *testing.T, bin []byte, mod func(*engine.Options)) (*engine.Module, error) {
 	t.Helper()
-	opts := engine.Options{Path: t.Name() + ".wasm", Binary: bin, CacheDir: testguest.CacheDir(), MaxMemory: 4 << 20, Timeouts: true}
+	opts := engine.Options{Path: t.Name() + ".wasm", Binary: bin, CacheDir: testguest.CacheDir(), MaxMemory: 4 << 20}
 	if mod != nil {
 		mod(&opts)
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -40,9 +41,12 @@ type Instance struct {
 	stderr  *lineWriter
 	out     guestOutput
 	created time.Time
-	// deadline closes the module when a call runs past its timeout; the
-	// compiled code then stops at its next loop header or call.
-	deadline *time.Timer
+	// The running phase and its deadline (monotonic(); 0 = none), read by
+	// the interrupt import on the calling goroutine.
+	phase    string
+	limit    time.Duration
+	deadline int64
+	stopped  atomic.Bool
 	outCalls outState // outbound calls of the current request
 	kv       kvState  // key-value calls: the request's deadline, the last error
 }
@@ -100,7 +104,7 @@ func (m *Module) NewInstance(ctx context.Context, id int) (*Instance, error) {
 	inst.stderr = &lineWriter{inst: inst, level: slog.LevelWarn, stream: "stderr"}
 	mc := wazero.NewModuleConfig().
 		WithName(fmt.Sprintf("guest-%d-%d", id, m.seq.Add(1))).
-		WithStartFunctions(abi.ExportInitialize).
+		WithStartFunctions(). // _initialize is called by start, under its own deadline
 		WithStdout(inst.stdout).WithStderr(inst.stderr).
 		WithSysWalltime().WithSysNanotime().WithSysNanosleep().
 		WithRandSource(randReader{})
@@ -114,40 +118,59 @@ func (m *Module) NewInstance(ctx context.Context, id int) (*Instance, error) {
 	for _, kv := range m.opts.Env {
 		mc = mc.WithEnv(kv.Key, kv.Value)
 	}
+	inst.setDeadline(phaseStart, m.opts.InitTimeout)
 	mod, err := m.rt.InstantiateModule(inst.ctx, m.compiled, mc)
 	if err != nil {
+		err = inst.initError(err)
 		return nil, fmt.Errorf("instantiate %s (worker %d): %w%s", m.opts.Path, id, err, inst.faultSuffix())
 	}
 	inst.m = mod
 	inst.handle = mod.ExportedFunction(abi.ExportHandle)
-	inst.deadline = time.AfterFunc(time.Hour, func() {
-		mod.CloseWithExitCode(context.Background(), sys.ExitCodeDeadlineExceeded)
-	})
-	inst.deadline.Stop()
 	if err := inst.start(); err != nil {
 		mod.Close(ctx)
 		return nil, fmt.Errorf("instantiate %s (worker %d): %w", m.opts.Path, id, err)
 	}
+	inst.setDeadline(phaseRequest, 0)
 	return inst, nil
 }
 
+// start runs the guest's start-up exports, each under InitTimeout.
 func (i *Instance) start() error {
 	stack := make([]uint64, 1)
+	if fn := i.m.ExportedFunction(abi.ExportInitialize); fn != nil {
+		i.setDeadline(phaseInitialize, i.mod.opts.InitTimeout)
+		if err := fn.CallWithStack(i.ctx, stack); err != nil {
+			return fmt.Errorf("call %s: %w%s", abi.ExportInitialize, i.initError(err), i.faultSuffix())
+		}
+	}
+	i.setDeadline(phaseVersion, i.mod.opts.InitTimeout)
 	if err := i.m.ExportedFunction(abi.ExportABIVersion).CallWithStack(i.ctx, stack); err != nil {
-		return fmt.Errorf("call %s: %w%s", abi.ExportABIVersion, err, i.faultSuffix())
+		return fmt.Errorf("call %s: %w%s", abi.ExportABIVersion, i.initError(err), i.faultSuffix())
 	}
 	if v := int32(stack[0]); v != abi.Version {
 		return fmt.Errorf("%w: guest declares ABI version %d, host implements version %d", ErrABIVersion, v, abi.Version)
 	}
 	if fn := i.m.ExportedFunction(abi.ExportInit); fn != nil {
+		i.setDeadline(phaseInit, i.mod.opts.InitTimeout)
 		if err := fn.CallWithStack(i.ctx, stack); err != nil {
-			return fmt.Errorf("call %s: %w%s", abi.ExportInit, err, i.faultSuffix())
+			return fmt.Errorf("call %s: %w%s", abi.ExportInit, i.initError(err), i.faultSuffix())
 		}
 		if r := int32(stack[0]); r != 0 {
 			return fmt.Errorf("%s returned %d%s", abi.ExportInit, r, i.faultSuffix())
 		}
 	}
 	return nil
+}
+
+// initError logs a start-up phase stopped at its deadline and returns the
+// error to report: the timeout alone, without wazero's stack trace.
+func (i *Instance) initError(err error) error {
+	var in *interrupted
+	if !errors.As(err, &in) {
+		return err
+	}
+	i.log.Error("guest start-up stopped: "+in.Error(), "phase", in.phase, "worker", i.ID, "limit", in.limit.String())
+	return fmt.Errorf("%w: %w", ErrInitTimeout, in)
 }
 
 func (i *Instance) faultSuffix() string {
@@ -177,8 +200,7 @@ func (i *Instance) logger() *slog.Logger {
 // Call is one request for Handle.
 type Call struct {
 	Request *abi.RequestInfo
-	// Timeout bounds the guest call; 0 means none. It takes effect only
-	// when the module was loaded with Options.Timeouts.
+	// Timeout bounds the guest call; 0 means none.
 	Timeout time.Duration
 	// Trace is the request's trace id, added to the guest's log records.
 	Trace string
@@ -202,20 +224,16 @@ func (i *Instance) Handle(c *Call) (abi.Response, error) {
 	i.mu.Lock()
 	i.fault, i.oom = "", false
 	i.mu.Unlock()
-	timed := c.Timeout > 0 && i.mod.opts.Timeouts
 	i.kv.begin(c.Timeout)
-	if timed {
-		i.deadline.Reset(c.Timeout)
+	i.limit, i.deadline = c.Timeout, 0
+	if c.Timeout > 0 {
+		i.deadline = monotonic() + int64(c.Timeout)
 	}
 	i.stack[0] = uint64(uint32(len(i.record)))
 	i.beginCall()
 	i.beginOutbound(c)
 	err := i.handle.CallWithStack(i.ctx, i.stack)
 	i.endOutbound()
-	if timed && !i.deadline.Stop() && err == nil {
-		// The deadline fired as the call returned: the module is closed.
-		err = sys.NewExitError(sys.ExitCodeDeadlineExceeded)
-	}
 	i.endCall(err != nil)
 	i.trace = ""
 	if err != nil {
@@ -231,7 +249,15 @@ func (i *Instance) Handle(c *Call) (abi.Response, error) {
 func (i *Instance) classify(err error, timeout time.Duration) error {
 	f := &Fault{Kind: Trap, Worker: i.ID, Err: err}
 	var exit *sys.ExitError
+	var in *interrupted
 	switch {
+	case errors.As(err, &in):
+		f.Kind = Timeout
+		if in.closed {
+			f.Err = in
+		} else {
+			f.Err = fmt.Errorf("request_timeout of %s exceeded", timeout)
+		}
 	case errors.As(err, &exit) && (exit.ExitCode() == sys.ExitCodeDeadlineExceeded || exit.ExitCode() == sys.ExitCodeContextCanceled):
 		f.Kind = Timeout
 		f.Err = fmt.Errorf("request_timeout of %s exceeded", timeout)
@@ -269,7 +295,6 @@ func (i *Instance) Close(ctx context.Context) error {
 	if i.m == nil {
 		return nil
 	}
-	i.deadline.Stop()
 	return i.m.Close(ctx)
 }
 

@@ -266,7 +266,6 @@ func encodeArgs(vals []value) ([]uint64, error) {
 	return out, nil
 }
 
-
 func runScript(t *testing.T, dir, path string, spectest []byte) {
 	ctx := context.Background()
 	raw, err := os.ReadFile(path)

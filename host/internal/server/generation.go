@@ -36,7 +36,7 @@ func (s *Server) buildGeneration(ctx context.Context, cfg *config.Config, gen in
 		Path:         cfg.App.Module,
 		CacheDir:     sc.CompilationCache,
 		MaxMemory:    sc.MaxMemory,
-		Timeouts:     sc.RequestTimeout > 0,
+		InitTimeout:  sc.InitTimeout,
 		Generation:   gen,
 		Logger:       s.log,
 		ShuttingDown: s.shutting.Load,
