@@ -154,7 +154,7 @@ func Load(ctx context.Context, opts Options) (*Module, error) {
 		return nil, fmt.Errorf("load module %s: %w", opts.Path, err)
 	}
 	start := time.Now()
-	ibin, err := m.instrument(ctx, bin)
+	ibin, err := m.instrument(bin)
 	if err != nil {
 		m.rt.Close(ctx)
 		return nil, fmt.Errorf("load module %s: %w", opts.Path, err)

@@ -169,7 +169,7 @@ func (i *Instance) initError(err error) error {
 	if !errors.As(err, &in) {
 		return err
 	}
-	i.log.Error("guest start-up stopped: "+in.Error(), "phase", in.phase, "worker", i.ID, "limit", in.limit.String())
+	i.log.Error("guest start-up stopped: "+in.Error(), "phase", in.phase, "limit", in.limit.String())
 	return fmt.Errorf("%w: %w", ErrInitTimeout, in)
 }
 

@@ -84,18 +84,15 @@ func (i *Instance) setDeadline(phase string, limit time.Duration) {
 	}
 }
 
-// instrument rewrites bin for interruption. A module the rewrite cannot
-// decode gets wazero's own error when wazero refuses it too.
-func (m *Module) instrument(ctx context.Context, bin []byte) ([]byte, error) {
+// instrument rewrites bin for interruption.
+func (m *Module) instrument(bin []byte) ([]byte, error) {
 	res, err := instrument.Instrument(bin, instrument.Options{Budget: refillBudget, ExportGlobals: true})
 	if err == nil {
 		m.inst = res
 		return res.Binary, nil
 	}
 	if errors.Is(err, instrument.ErrMalformed) {
-		if _, cerr := m.rt.CompileModule(ctx, bin); cerr != nil {
-			return nil, fmt.Errorf("compile: %w", cerr)
-		}
+		return nil, fmt.Errorf("compile: %w", err)
 	}
 	return nil, fmt.Errorf("instrument for interruption: %w", err)
 }

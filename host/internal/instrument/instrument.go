@@ -448,13 +448,32 @@ func (m *module) rewrite(s section) ([]byte, error) {
 		out = m.elements(r)
 	case 10: // code
 		return m.code(r)
-	default: // table, memory, data, data count: unchanged
-		if s.id == 5 {
-			n := r.u32()
-			for i := uint32(0); i < n && r.err == nil; i++ {
-				m.limits(r, true)
+	case 4, 5: // table, memory: checked, unchanged
+		n := r.u32()
+		for i := uint32(0); i < n && r.err == nil; i++ {
+			if s.id == 4 {
+				r.byte()
 			}
+			m.limits(r, s.id == 5)
 		}
+		out = s.content
+	case 11: // data: checked, unchanged
+		n := r.u32()
+		for i := uint32(0); i < n && r.err == nil; i++ {
+			switch flags := r.u32(); flags {
+			case 0:
+				m.expr(r, nil)
+			case 1:
+			case 2:
+				r.u32()
+				m.expr(r, nil)
+			default:
+				r.fail("data segment flags %d", flags)
+			}
+			r.bytes(r.u32())
+		}
+		out = s.content
+	default: // data count and unknown ids: unchanged
 		return s.content, nil
 	}
 	if r.err == nil && r.off != len(r.b) {
@@ -615,8 +634,8 @@ func (m *module) code(r *reader) ([]byte, error) {
 	}
 	// The tick function: charge Chunk ticks, refill when the budget runs
 	// out, and return Chunk for the caller's loop counter.
-	tick := []byte{0x00}
-	tick = m.charge(tick, Chunk)
+	tick := []byte{0x01, 0x01, 0x7f} // one i32 local
+	tick = m.charge(tick, Chunk, 0)
 	tick = append(tick, 0x41)
 	tick = appendI32(tick, Chunk)
 	tick = append(tick, 0x0b)
@@ -624,13 +643,15 @@ func (m *module) code(r *reader) ([]byte, error) {
 	return append(out, tick...), nil
 }
 
-// charge appends: budget -= n; if budget <= 0 { budget = interrupt() }.
-func (m *module) charge(b []byte, n int32) []byte {
+// charge appends: budget -= n; if budget <= 0 { budget = interrupt() },
+// using the i32 local scratch to read the global once.
+func (m *module) charge(b []byte, n int32, scratch uint32) []byte {
 	b = appendU32(append(b, 0x23), m.budgetIdx) // global.get
 	b = appendI32(append(b, 0x41), n)           // i32.const n
 	b = append(b, 0x6b)                         // i32.sub
+	b = appendU32(append(b, 0x22), scratch)     // local.tee
 	b = appendU32(append(b, 0x24), m.budgetIdx) // global.set
-	b = appendU32(append(b, 0x23), m.budgetIdx) // global.get
+	b = appendU32(append(b, 0x20), scratch)     // local.get
 	b = append(b, 0x41, 0x00, 0x4c, 0x04, 0x40) // i32.const 0; i32.le_s; if
 	b = appendU32(append(b, 0x10), m.importIdx) // call interrupt
 	b = appendU32(append(b, 0x24), m.budgetIdx) // global.set
@@ -664,26 +685,29 @@ func (m *module) body(fidx, typ uint32, body []byte, out []byte) ([]byte, error)
 	if r.err != nil {
 		return nil, fmt.Errorf("%w: function %d: %v", ErrMalformed, fidx, r.err)
 	}
-	if c.loops > 0 {
-		out = appendU32(out, groups+1)
-		dr := &reader{b: declared}
-		dr.u32()
-		out = append(out, declared[dr.off:]...)
-		out = append(out, 0x01, 0x7f)
-	} else {
-		out = append(out, declared...)
+	if c.loops == 0 && !c.calls {
+		// Straight-line code: it ends after a bounded number of
+		// instructions, and whoever calls it is checked.
+		return append(append(out, declared...), c.out...), nil
 	}
-	if c.loops > 0 || c.calls {
-		m.res.Checked++
-		m.res.Loops += c.loops
-		cost := int32(1)
-		if c.loops > 0 {
-			cost += Chunk
-			out = append(out, 0x41)
-			out = appendI32(out, Chunk)
-			out = appendU32(append(out, 0x21), c.counter) // local.set counter
-		}
-		out = m.charge(out, cost)
+	// One more i32 local: the loop counter, and scratch for the entry's
+	// charge.
+	out = appendU32(out, groups+1)
+	dr := &reader{b: declared}
+	dr.u32()
+	out = append(out, declared[dr.off:]...)
+	out = append(out, 0x01, 0x7f)
+	m.res.Checked++
+	m.res.Loops += c.loops
+	cost := int32(1)
+	if c.loops > 0 {
+		cost += Chunk
+	}
+	out = m.charge(out, cost, c.counter)
+	if c.loops > 0 {
+		out = append(out, 0x41)
+		out = appendI32(out, Chunk)
+		out = appendU32(append(out, 0x21), c.counter) // local.set counter
 	}
 	return append(out, c.out...), nil
 }

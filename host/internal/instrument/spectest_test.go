@@ -50,7 +50,7 @@ type value struct {
 	Value    any    `json:"value"`
 }
 
-func wazeroDir(t *testing.T) string {
+func wazeroDir(t testing.TB) string {
 	t.Helper()
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/tetratelabs/wazero").Output()
 	if err != nil {
