@@ -43,6 +43,9 @@ type Options struct {
 	// function, _initialize, wasmserve_abi_version, wasmserve_init); 0
 	// means none.
 	InitTimeout time.Duration
+	// Snapshot makes each instance record its state after start-up, so
+	// that Instance.Reset can restore it (isolation = request).
+	Snapshot bool
 	// Config is the app config the guest reads, in order.
 	Config []ConfigEntry
 	// Mounts are read-only directories preopened for WASI.

@@ -49,6 +49,9 @@ type Instance struct {
 	stopped  atomic.Bool
 	outCalls outState // outbound calls of the current request
 	kv       kvState  // key-value calls: the request's deadline, the last error
+	// snap is the post-start-up state Reset restores; nil without one.
+	snap       *snapshot
+	resetBytes int
 }
 
 // FaultKind classifies a failed guest call.
@@ -131,6 +134,12 @@ func (m *Module) NewInstance(ctx context.Context, id int) (*Instance, error) {
 		return nil, fmt.Errorf("instantiate %s (worker %d): %w", m.opts.Path, id, err)
 	}
 	inst.setDeadline(phaseRequest, 0)
+	if m.opts.Snapshot {
+		if err := inst.takeSnapshot(); err != nil {
+			mod.Close(ctx)
+			return nil, fmt.Errorf("instantiate %s (worker %d): %w", m.opts.Path, id, err)
+		}
+	}
 	return inst, nil
 }
 

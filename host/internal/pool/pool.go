@@ -29,7 +29,9 @@ type Isolation int
 const (
 	// PerWorker reuses an instance for many requests; guest state persists.
 	PerWorker Isolation = iota
-	// PerRequest discards an instance after one request.
+	// PerRequest restores an instance to its post-start-up state after
+	// each request (engine.Instance.Reset), or discards it when its module
+	// cannot be restored exactly.
 	PerRequest
 )
 
@@ -286,7 +288,9 @@ func (p *Pool) release(inst *engine.Instance, err error) {
 	switch {
 	case err != nil:
 		p.fault(inst, err)
-	case p.opts.Isolation == PerRequest:
+	case p.opts.Isolation == PerRequest && inst.Reset() != nil:
+		// Reset restores the instance to its post-start-up state; a module
+		// it cannot restore exactly gets a fresh instance instead.
 	case p.opts.MaxRequests > 0 && inst.Requests >= p.slots[inst.ID-1].limit:
 		p.log.Info("recycling instance after max_requests", "worker", inst.ID, "requests", inst.Requests)
 		if p.opts.Observer != nil {

@@ -37,6 +37,7 @@ func (s *Server) buildGeneration(ctx context.Context, cfg *config.Config, gen in
 		CacheDir:     sc.CompilationCache,
 		MaxMemory:    sc.MaxMemory,
 		InitTimeout:  sc.InitTimeout,
+		Snapshot:     sc.Isolation == "request",
 		Generation:   gen,
 		Logger:       s.log,
 		ShuttingDown: s.shutting.Load,
@@ -81,6 +82,10 @@ func (s *Server) buildGeneration(ctx context.Context, cfg *config.Config, gen in
 	iso := pool.PerWorker
 	if sc.Isolation == "request" {
 		iso = pool.PerRequest
+		if ok, why := mod.Resettable(); !ok {
+			s.log.Warn("isolation = request: instances cannot be reset to their start-up state, so each request gets a fresh instance (slower)",
+				"module", cfg.App.Module, "generation", gen, "reason", why)
+		}
 	}
 	p, err := pool.New(ctx, mod, pool.Options{
 		Workers:           sc.Workers,

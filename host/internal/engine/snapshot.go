@@ -1,0 +1,131 @@
+package engine
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/tetratelabs/wazero/api"
+)
+
+// Per-request isolation by reset: with Options.Snapshot, an instance
+// records its state once start-up is done (linear memory and every mutable
+// global, reached through the exports the instrumentation adds), and Reset
+// puts that state back after a request, so that the next request cannot
+// see anything the previous one left, without instantiating again.
+//
+// Memory is compared with the snapshot in blocks and only differing blocks
+// are copied back; memory grown past the snapshot's size is zeroed (wasm
+// memory cannot shrink: memory.size stays at its largest, the bytes read 0
+// as after a fresh memory.grow). Modules whose state lives elsewhere too
+// (tables or segments changed at run time, imported or shared memory,
+// v128 globals) are not resettable: Resettable says why.
+
+// resetBlock is the unit of comparison and copy.
+const resetBlock = 4 << 10
+
+// ErrNotResettable is wrapped by the error of Reset on an instance that
+// has no snapshot or whose module cannot be restored exactly.
+var ErrNotResettable = errors.New("instance cannot be reset")
+
+type snapshot struct {
+	mem     []byte
+	globals []savedGlobal
+}
+
+type savedGlobal struct {
+	g api.MutableGlobal
+	v uint64
+}
+
+// Resettable reports whether instances of the module can be restored to
+// their post-start-up state by Reset; when not, why names what prevents
+// it (for a log line at load).
+func (m *Module) Resettable() (ok bool, why string) {
+	if m.inst == nil {
+		return false, "not instrumented"
+	}
+	reasons := append([]string(nil), m.inst.NotRestorable...)
+	for _, g := range m.inst.Globals {
+		if g.Type == 0x7b {
+			reasons = append(reasons, fmt.Sprintf("mutable v128 global %d", g.Index))
+		}
+	}
+	if len(reasons) > 0 {
+		return false, "the module uses " + strings.Join(reasons, ", ")
+	}
+	return true, ""
+}
+
+// takeSnapshot records the instance's state; called once start-up is done.
+func (i *Instance) takeSnapshot() error {
+	if ok, _ := i.mod.Resettable(); !ok {
+		return nil
+	}
+	mem := i.m.Memory()
+	b, ok := mem.Read(0, mem.Size())
+	if !ok {
+		return fmt.Errorf("snapshot: read memory of %d bytes", mem.Size())
+	}
+	s := &snapshot{mem: bytes.Clone(b)}
+	for _, g := range i.mod.inst.Globals {
+		eg := i.m.ExportedGlobal(g.Export)
+		mg, ok := eg.(api.MutableGlobal)
+		if !ok {
+			return fmt.Errorf("snapshot: global %d is not exported as mutable %q", g.Index, g.Export)
+		}
+		s.globals = append(s.globals, savedGlobal{mg, mg.Get()})
+	}
+	i.snap = s
+	return nil
+}
+
+// Reset restores the instance to its state right after start-up: linear
+// memory (bytes past the snapshot's size read 0) and mutable globals. It
+// fails, wrapping ErrNotResettable, when the instance has no snapshot
+// (Options.Snapshot off, or a module Resettable refuses); the instance
+// must then be discarded. ResetBytes reports how much the last call
+// copied.
+func (i *Instance) Reset() error {
+	if i.snap == nil {
+		if ok, why := i.mod.Resettable(); !ok {
+			return fmt.Errorf("%w: %s", ErrNotResettable, why)
+		}
+		return fmt.Errorf("%w: no snapshot (Options.Snapshot is off)", ErrNotResettable)
+	}
+	i.stdout.flush()
+	i.stderr.flush()
+	mem := i.m.Memory()
+	cur, ok := mem.Read(0, mem.Size())
+	if !ok || len(cur) < len(i.snap.mem) {
+		return fmt.Errorf("%w: memory of %d bytes, snapshot of %d", ErrNotResettable, len(cur), len(i.snap.mem))
+	}
+	copied := 0
+	snap := i.snap.mem
+	for off := 0; off < len(snap); off += resetBlock {
+		end := min(off+resetBlock, len(snap))
+		if !bytes.Equal(cur[off:end], snap[off:end]) {
+			copied += copy(cur[off:end], snap[off:end])
+		}
+	}
+	for off := len(snap); off < len(cur); off += resetBlock {
+		end := min(off+resetBlock, len(cur))
+		if !allZero(cur[off:end]) {
+			clear(cur[off:end])
+			copied += end - off
+		}
+	}
+	for _, g := range i.snap.globals {
+		g.g.Set(g.v)
+	}
+	i.resetBytes = copied
+	return nil
+}
+
+// ResetBytes is how many bytes of memory the last Reset wrote.
+func (i *Instance) ResetBytes() int { return i.resetBytes }
+
+var zeroBlock [resetBlock]byte
+
+func allZero(b []byte) bool { return bytes.Equal(b, zeroBlock[:len(b)]) }

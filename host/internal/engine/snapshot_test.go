@@ -1,0 +1,168 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/wasmserve/wasmserve/internal/testguest"
+)
+
+// scratchGuest exposes its state to the test: poke writes a byte anywhere
+// in memory, set* change its mutable globals (one private, one exported,
+// one i64, one f64) and grow adds a page. Its start-up leaves marks in
+// memory and globals, so that the snapshot is not all zeros.
+const scratchGuest = `(module
+  (memory (export "memory") 2)
+  (global $priv (mut i32) (i32.const 7))
+  (global $pub (export "pub") (mut i32) (i32.const 8))
+  (global $wide (mut i64) (i64.const 9))
+  (global $real (mut f64) (f64.const 1.5))
+  (global $const i32 (i32.const 3))
+  (data (i32.const 100) "snapshot data")
+  (func (export "_initialize")
+    (i32.store (i32.const 2000) (i32.const 0x11223344))
+    (global.set $priv (i32.const 70)))
+  (func (export "wasmserve_abi_version") (result i32) i32.const 1)
+  (func (export "wasmserve_handle") (param i32) (result i64) i64.const 0)
+  (func (export "poke") (param $a i32) (param $v i32) (i32.store8 (local.get $a) (local.get $v)))
+  (func (export "setpriv") (param i32) (global.set $priv (local.get 0)))
+  (func (export "setpub") (param i32) (global.set $pub (local.get 0)))
+  (func (export "setwide") (param i64) (global.set $wide (local.get 0)))
+  (func (export "setreal") (param f64) (global.set $real (local.get 0)))
+  (func (export "grow") (result i32) (memory.grow (i32.const 1))))`
+
+func loadScratch(t *testing.T, wat string, snapshot bool) *Module {
+	t.Helper()
+	m, err := Load(context.Background(), Options{Path: "scratch.wasm", Binary: testguest.WAT(t, wat), CacheDir: testguest.CacheDir(),
+		Snapshot: snapshot, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	return m
+}
+
+func newScratch(t *testing.T, m *Module) *Instance {
+	t.Helper()
+	inst, err := m.NewInstance(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inst.Close(context.Background()) })
+	return inst
+}
+
+func (i *Instance) call(t *testing.T, name string, args ...uint64) uint64 {
+	t.Helper()
+	res, err := i.m.ExportedFunction(name).Call(i.ctx, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if len(res) > 0 {
+		return res[0]
+	}
+	return 0
+}
+
+// state is what a request can observe: memory up to the fresh size, the
+// bytes past it, and every global the instrumentation exports.
+func (i *Instance) state(t *testing.T, freshSize uint32) (mem []byte, grown bool, globals []uint64) {
+	t.Helper()
+	m := i.m.Memory()
+	b, _ := m.Read(0, m.Size())
+	mem = bytes.Clone(b[:freshSize])
+	for off := int(freshSize); off < len(b); off += resetBlock {
+		if !allZero(b[off:min(off+resetBlock, len(b))]) {
+			grown = true
+		}
+	}
+	for _, g := range i.mod.inst.Globals {
+		globals = append(globals, i.m.ExportedGlobal(g.Export).Get())
+	}
+	return mem, grown, globals
+}
+
+func TestResetMatchesAFreshInstance(t *testing.T) {
+	t.Parallel()
+	m := loadScratch(t, scratchGuest, true)
+	if ok, why := m.Resettable(); !ok {
+		t.Fatalf("scratch guest not resettable: %s", why)
+	}
+	if n := len(m.inst.Globals); n != 4 {
+		t.Fatalf("%d mutable globals found, want 4", n)
+	}
+	fresh := newScratch(t, m)
+	size := fresh.m.Memory().Size()
+	wantMem, _, wantGlobals := fresh.state(t, size)
+	inst := newScratch(t, m)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 200 {
+		// Random writes: memory anywhere (grown pages included), globals,
+		// sometimes a grow.
+		for range rng.IntN(20) {
+			switch rng.IntN(6) {
+			case 0, 1, 2:
+				cur := inst.m.Memory().Size()
+				inst.call(t, "poke", uint64(rng.Uint32N(cur)), uint64(rng.Uint32N(255)+1))
+			case 3:
+				inst.call(t, []string{"setpriv", "setpub"}[rng.IntN(2)], uint64(rng.Uint32()))
+			case 4:
+				inst.call(t, "setwide", rng.Uint64())
+				inst.call(t, "setreal", rng.Uint64())
+			case 5:
+				if inst.m.Memory().Size() < 8<<16 {
+					inst.call(t, "grow")
+				}
+			}
+		}
+		if err := inst.Reset(); err != nil {
+			t.Fatal(err)
+		}
+		mem, grown, globals := inst.state(t, size)
+		if !bytes.Equal(mem, wantMem) {
+			t.Fatalf("round %d: memory differs from a fresh instance's after Reset", round)
+		}
+		if grown {
+			t.Fatalf("round %d: grown memory not zero after Reset", round)
+		}
+		if !equalU64(globals, wantGlobals) {
+			t.Fatalf("round %d: globals %v after Reset, fresh %v", round, globals, wantGlobals)
+		}
+	}
+}
+
+func equalU64(a, b []uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestResetFallbacks(t *testing.T) {
+	t.Parallel()
+	tableSet := strings.Replace(scratchGuest, `(func (export "grow")`,
+		`(table 2 funcref) (elem declare func 0) (func (export "settab") (table.set 0 (i32.const 0) (ref.func 0))) (func (export "grow")`, 1)
+	m := loadScratch(t, tableSet, true)
+	ok, why := m.Resettable()
+	if ok || !strings.Contains(why, "table.set") {
+		t.Fatalf("Resettable = %v %q, want false naming table.set", ok, why)
+	}
+	if err := newScratch(t, m).Reset(); !errors.Is(err, ErrNotResettable) || !strings.Contains(err.Error(), "table.set") {
+		t.Fatalf("Reset = %v, want ErrNotResettable naming table.set", err)
+	}
+	noSnap := loadScratch(t, scratchGuest, false)
+	if err := newScratch(t, noSnap).Reset(); !errors.Is(err, ErrNotResettable) {
+		t.Fatalf("Reset without a snapshot = %v, want ErrNotResettable", err)
+	}
+}
