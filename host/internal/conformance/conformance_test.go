@@ -298,6 +298,11 @@ func TestConformance(t *testing.T) {
 					testABIMismatch(t, bin, g)
 				}
 			})
+			t.Run(requestIsolation, func(t *testing.T) {
+				if applicable(t, requestIsolation) {
+					testRequestIsolation(t, bin, g)
+				}
+			})
 			s := startServer(t, bin, g, g.m.Module)
 			for _, b := range behaviours {
 				t.Run(b.name, func(t *testing.T) {
@@ -334,7 +339,7 @@ func testABIMismatch(t *testing.T, bin string, g guest) {
 // that its manifest names only known behaviours.
 func TestManifests(t *testing.T) {
 	dirs, _ := filepath.Glob(filepath.Join(testguest.Root(), "guests", "examples", "*", "Makefile"))
-	known := map[string]bool{abiMismatch: true}
+	known := map[string]bool{abiMismatch: true, requestIsolation: true}
 	for _, b := range behaviours {
 		known[b.name] = true
 	}
@@ -423,9 +428,10 @@ var appKVKeys = []string{
 	"kv.default.max_value_size = 16",
 }
 
-// writeINI copies the guest's app.ini with serverKeys in its server section,
-// appKVKeys in its app section and module as the app's factory, resolved against the guest's directory.
-func writeINI(t testing.TB, g guest, module string) string {
+// writeINI copies the guest's app.ini with serverKeys and extra in its
+// server section, appKVKeys in its app section and module as the app's
+// factory, resolved against the guest's directory.
+func writeINI(t testing.TB, g guest, module string, extra ...string) string {
 	src, err := os.ReadFile(filepath.Join(g.dir, "app.ini"))
 	if err != nil {
 		t.Fatal(err)
@@ -444,7 +450,7 @@ func writeINI(t testing.TB, g guest, module string) string {
 			section = strings.Trim(trim, "[]")
 			out.WriteString(line + "\n")
 			if strings.HasPrefix(section, "server:") {
-				out.WriteString(strings.Join(serverKeys, "\n") + "\n")
+				out.WriteString(strings.Join(append(slices.Clone(serverKeys), extra...), "\n") + "\n")
 			}
 			if strings.HasPrefix(section, "app:") {
 				out.WriteString(strings.Join(appKVKeys, "\n") + "\n")
@@ -453,7 +459,7 @@ func writeINI(t testing.TB, g guest, module string) string {
 		}
 		key := strings.TrimSpace(strings.SplitN(trim, "=", 2)[0])
 		switch {
-		case strings.HasPrefix(section, "server:") && override[key]:
+		case strings.HasPrefix(section, "server:") && (override[key] || overridden(extra, key)):
 			continue
 		case strings.HasPrefix(section, "app:") && strings.HasPrefix(key, "kv."):
 			continue
@@ -480,14 +486,14 @@ type server struct {
 
 // launch starts wasmserve for module on a unix socket, with --debug so that
 // DEBUG records and the X-Wasmserve-Worker header are on.
-func launch(t testing.TB, bin string, g guest, module string) *server {
+func launch(t testing.TB, bin string, g guest, module string, extra ...string) *server {
 	dir, err := os.MkdirTemp("", "wsconf")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	s := &server{sock: filepath.Join(dir, "s.sock"), logs: newLogBuffer(), exited: make(chan struct{})}
-	s.cmd = exec.Command(bin, "--debug", "--bind", "unix:"+s.sock, writeINI(t, g, module))
+	s.cmd = exec.Command(bin, "--debug", "--bind", "unix:"+s.sock, writeINI(t, g, module, extra...))
 	s.cmd.Stdout = s.logs
 	s.cmd.Stderr = s.logs
 	if err := s.cmd.Start(); err != nil {
@@ -520,8 +526,8 @@ func launch(t testing.TB, bin string, g guest, module string) *server {
 	return s
 }
 
-func startServer(t testing.TB, bin string, g guest, module string) *server {
-	s := launch(t, bin, g, module)
+func startServer(t testing.TB, bin string, g guest, module string, extra ...string) *server {
+	s := launch(t, bin, g, module, extra...)
 	deadline := time.After(startTimeout)
 	for {
 		ch := s.logs.changed()
