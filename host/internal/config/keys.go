@@ -125,7 +125,7 @@ var serverKeys = []Key{
 		func(s *Server) *int { return &s.MaxRequests }, 0, -1),
 	intKey("max_requests_jitter", "0", "add up to this many requests to max_requests per instance, so they don't recycle together",
 		func(s *Server) *int { return &s.MaxRequestsJitter }, 0, -1),
-	choiceKey("isolation", "worker", "`worker`: instances are reused and keep state; `request`: a fresh instance per request",
+	choiceKey("isolation", "worker", "`worker`: instances are reused and keep state; `request`: every request starts from the instance's state right after start-up (restored from a snapshot, or a fresh instance when the module cannot be restored)",
 		func(s *Server) *string { return &s.Isolation }, "worker", "request"),
 	intKey("limit_request_line", "4094", "longest HTTP request line, at most 8190 (414 beyond); 0 = unlimited",
 		func(s *Server) *int { return &s.LimitRequestLine }, 0, 8190),
