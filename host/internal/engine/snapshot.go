@@ -31,6 +31,7 @@ var ErrNotResettable = errors.New("instance cannot be reset")
 
 type snapshot struct {
 	mem     []byte
+	zero    []bool // per block of mem: all zero, compared against zeroBlock (one stream to read, not two)
 	globals []savedGlobal
 }
 
@@ -69,6 +70,9 @@ func (i *Instance) takeSnapshot() error {
 		return fmt.Errorf("snapshot: read memory of %d bytes", mem.Size())
 	}
 	s := &snapshot{mem: bytes.Clone(b)}
+	for off := 0; off < len(s.mem); off += resetBlock {
+		s.zero = append(s.zero, allZero(s.mem[off:min(off+resetBlock, len(s.mem))]))
+	}
 	for _, g := range i.mod.inst.Globals {
 		eg := i.m.ExportedGlobal(g.Export)
 		mg, ok := eg.(api.MutableGlobal)
@@ -103,9 +107,14 @@ func (i *Instance) Reset() error {
 	}
 	copied := 0
 	snap := i.snap.mem
-	for off := 0; off < len(snap); off += resetBlock {
+	for k, off := 0, 0; off < len(snap); k, off = k+1, off+resetBlock {
 		end := min(off+resetBlock, len(snap))
-		if !bytes.Equal(cur[off:end], snap[off:end]) {
+		if i.snap.zero[k] {
+			if !allZero(cur[off:end]) {
+				clear(cur[off:end])
+				copied += end - off
+			}
+		} else if !bytes.Equal(cur[off:end], snap[off:end]) {
 			copied += copy(cur[off:end], snap[off:end])
 		}
 	}
