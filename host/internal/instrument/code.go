@@ -13,6 +13,7 @@ type coder struct {
 	counter  uint32 // index of the loop counter local
 	loops    int
 	calls    bool
+	from     int // start of the input not yet copied to out
 	err      error
 }
 
@@ -31,8 +32,10 @@ func (c *coder) notRestorable(what string) {
 func (c *coder) run() {
 	r := c.r
 	depth := 0
+	c.from = r.off
 	for c.err == nil && r.err == nil {
 		if !c.constant && r.off >= len(r.b) {
+			c.flush(r.off)
 			return
 		}
 		start := r.off
@@ -46,7 +49,7 @@ func (c *coder) run() {
 			// no immediates
 		case op == 0x0b: // end
 			if depth == 0 && c.constant {
-				c.out = append(c.out, op)
+				c.flush(r.off)
 				return
 			}
 			depth--
@@ -57,7 +60,7 @@ func (c *coder) run() {
 			c.blockType(start)
 			depth++
 			if !c.constant {
-				c.out = append(c.out, r.b[start:r.off]...)
+				c.flush(r.off)
 				c.loops++
 				c.loopCheck()
 				continue
@@ -88,7 +91,9 @@ func (c *coder) run() {
 			if n := c.m.funcImports + uint32(len(c.m.funcTypes)); idx >= n && r.err == nil {
 				c.invalid(start, "function %d of %d", idx, n)
 			}
+			c.flush(start)
 			c.out = appendU32(append(c.out, op), c.m.fn(idx))
+			c.from = r.off
 			continue
 		case op == 0x11: // call_indirect
 			if t := r.u32(); t >= uint32(len(c.m.paramCounts)) && r.err == nil {
@@ -117,8 +122,13 @@ func (c *coder) run() {
 		default:
 			c.unsupported(start, "opcode %#02x%s", op, opName(op))
 		}
-		c.out = append(c.out, r.b[start:r.off]...)
 	}
+}
+
+// flush copies the input up to end, unchanged, to out.
+func (c *coder) flush(end int) {
+	c.out = append(c.out, c.r.b[c.from:end]...)
+	c.from = end
 }
 
 // invalid records an index out of range: the module is invalid, and the

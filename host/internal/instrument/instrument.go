@@ -128,6 +128,7 @@ type module struct {
 	// indices in the rewritten module
 	importIdx, tickIdx, budgetIdx uint32
 	exportNames                   map[uint32]string // global index -> export name
+	scratch                       []byte            // reused by the rewrite of each body
 	notRestore                    map[string]bool
 }
 
@@ -614,7 +615,8 @@ func (m *module) code(r *reader) ([]byte, error) {
 	if int(n) != len(m.funcTypes) {
 		return nil, fmt.Errorf("%w: code section has %d bodies for %d functions", ErrMalformed, n, len(m.funcTypes))
 	}
-	out := appendU32(nil, n+1)
+	out := make([]byte, 0, len(r.b)+len(r.b)/8+64)
+	out = appendU32(out, n+1)
 	var buf []byte
 	for i := uint32(0); i < n; i++ {
 		body := r.bytes(r.u32())
@@ -677,8 +679,9 @@ func (m *module) body(fidx, typ uint32, body []byte, out []byte) ([]byte, error)
 		return nil, fmt.Errorf("%w: function %d has %d locals", ErrMalformed, fidx, locals)
 	}
 	declared := body[:r.off]
-	c := &coder{m: m, r: r, fidx: fidx, counter: uint32(locals)}
+	c := &coder{m: m, r: r, fidx: fidx, counter: uint32(locals), out: m.scratch[:0]}
 	c.run()
+	m.scratch = c.out
 	if c.err != nil {
 		return nil, c.err
 	}
