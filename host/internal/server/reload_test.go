@@ -19,8 +19,10 @@ import (
 )
 
 // newAnswerBound is how soon after a file change the new generation must
-// answer, on a loaded machine.
-const newAnswerBound = 15 * time.Second
+// answer. It is a liveness bound, not a latency figure: a cold compile of
+// hello-go (net/http linked, instrumented) beside the rest of the suite
+// under -race on two cores has taken over 15 s.
+const newAnswerBound = waitTimeout
 
 // buildB is a second module to swap with hello-go: it answers "build-B"
 // to every request, whatever the config says.
