@@ -357,16 +357,9 @@ func (s *Server) writeDeadline(r *http.Request, w http.ResponseWriter, now time.
 }
 
 func (s *Server) writeResponse(r *http.Request, w *countingWriter, served *frontend.Served, resp *pool.Response) {
+	// The engine refuses statuses outside 200–999 (a 1xx would be sent as
+	// an informational response) as bad_response, so status is final here.
 	status := int(resp.Status)
-	// 1xx would be sent as an informational response and leave the
-	// connection speaking HTTP/1.1 after a 101 without Upgrade: only
-	// final statuses are passed on.
-	if status < 200 || status > 999 {
-		s.log.Error("guest returned an invalid status", "status", status, "worker", resp.Worker)
-		s.writeDeadline(r, w.ResponseWriter, time.Now())
-		http.Error(w, "guest returned an invalid status", http.StatusInternalServerError)
-		return
-	}
 	h := w.Header()
 	_ = resp.Headers.Range(func(k, v []byte) bool {
 		key := headerKey(k)

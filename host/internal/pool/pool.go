@@ -276,8 +276,9 @@ type timeoutKey struct{}
 
 // WithTimeout returns a context under which Handle bounds the guest call by
 // d when that is shorter than the pool's timeout (for example a Thrift
-// Deadline-Budget). With the pool's timeout off it has no effect: the module
-// was then compiled without the checks that stop a running guest.
+// Deadline-Budget). It only narrows: with the pool's timeout off
+// (request_timeout = 0) guest calls have no deadline and d is not applied
+// to the guest, though outbound calls still honour it.
 func WithTimeout(ctx context.Context, d time.Duration) context.Context {
 	return context.WithValue(ctx, timeoutKey{}, d)
 }

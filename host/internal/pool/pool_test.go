@@ -249,22 +249,6 @@ func TestCloseWaitsForInFlight(t *testing.T) {
 	<-closed
 }
 
-func TestCurrentSwap(t *testing.T) {
-	t.Parallel()
-	a := newPool(t, pool.Options{Workers: 1})
-	b := newPool(t, pool.Options{Workers: 1})
-	c := pool.NewCurrent(a)
-	count(t, c, "/")
-	old := c.Swap(b)
-	if old != a {
-		t.Fatal("Swap did not return the previous pool")
-	}
-	old.Close(context.Background())
-	if n, err := count(t, c, "/"); err != nil || n != 1 {
-		t.Fatalf("after swap: counter %d, %v; want the new pool's first request", n, err)
-	}
-}
-
 // A panic while an instance is lent (here in the observer, between the
 // guest call and the instance's return) replaces the instance: the pool
 // keeps its size and serves as many requests at once as before.
