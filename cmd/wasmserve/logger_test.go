@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"maps"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -34,23 +32,5 @@ func TestReloadImpliesNoDrain(t *testing.T) {
 	f, _, _ = parseFlags([]string{"app.ini"}, io.Discard, io.Discard)
 	if opts := f.configOptions(); len(opts.Set) != 0 || opts.Defaults != nil {
 		t.Errorf("no flags: config options = %+v", opts)
-	}
-}
-
-// TestSkeletonSDK checks that the SDK copies embedded for `wasmserve new`
-// match the source tree.
-func TestSkeletonSDK(t *testing.T) {
-	for lang := range sdkEntries {
-		tree, err := sdkFiles(lang, filepath.Join("..", ".."))
-		if err != nil {
-			t.Fatal(err)
-		}
-		emb, err := sdkFiles(lang, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(tree) == 0 || !maps.EqualFunc(tree, emb, bytes.Equal) {
-			t.Errorf("%s: the embedded SDK files differ from the source tree's: run go generate ./cmd/wasmserve", lang)
-		}
 	}
 }
