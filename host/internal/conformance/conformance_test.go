@@ -9,7 +9,7 @@
 //	{"language": "c", "module": "hello.wasm", "abi2_module": "hello-abi2.wasm",
 //	 "not_applicable": {"behaviour": "why"}}
 //
-// Every example implements the same routes (see docs/guests.md). A behaviour
+// Every example implements the same routes (README.md, "Conformance suite"). A behaviour
 // listed under not_applicable is reported as such, never skipped silently.
 package conformance
 

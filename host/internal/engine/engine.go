@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +47,9 @@ type Options struct {
 	// Snapshot makes each instance record its state after start-up, so
 	// that Instance.Reset can restore it (isolation = request).
 	Snapshot bool
+	// compareReset makes Reset compare memory in blocks even where pages
+	// can be dropped (tests of both ways).
+	compareReset bool
 	// Config is the app config the guest reads, in order.
 	Config []ConfigEntry
 	// Mounts are read-only directories preopened for WASI.
@@ -93,8 +97,10 @@ type Module struct {
 	configM  map[string]string
 	limit    uint32 // memory limit in pages
 	seq      atomic.Uint64
-	closed   atomic.Bool
-	inst     *instrument.Result
+	// watchFallback logs once that Reset compares memory.
+	watchFallback sync.Once
+	closed        atomic.Bool
+	inst          *instrument.Result
 
 	// CompileTime is how long compilation took; CacheHit reports whether it
 	// was served from the compilation cache.

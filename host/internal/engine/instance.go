@@ -13,6 +13,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/wasmserve/wasmserve/abi"
@@ -52,6 +53,9 @@ type Instance struct {
 	// snap is the post-start-up state Reset restores; nil without one.
 	snap       *snapshot
 	resetBytes int
+	// watched is the memory whose written pages Reset restores, when the
+	// platform tracks them (Linux); nil otherwise.
+	watched *watchedMemory
 }
 
 // FaultKind classifies a failed guest call.
@@ -122,7 +126,11 @@ func (m *Module) NewInstance(ctx context.Context, id int) (*Instance, error) {
 		mc = mc.WithEnv(kv.Key, kv.Value)
 	}
 	inst.setDeadline(phaseStart, m.opts.InitTimeout)
-	mod, err := m.rt.InstantiateModule(inst.ctx, m.compiled, mc)
+	ictx := inst.ctx
+	if m.opts.Snapshot && !m.opts.compareReset {
+		ictx = experimental.WithMemoryAllocator(ictx, watchAllocator(&inst.watched))
+	}
+	mod, err := m.rt.InstantiateModule(ictx, m.compiled, mc)
 	if err != nil {
 		err = inst.initError(err)
 		return nil, fmt.Errorf("instantiate %s (worker %d): %w%s", m.opts.Path, id, err, inst.faultSuffix())

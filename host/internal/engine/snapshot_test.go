@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -18,7 +19,7 @@ import (
 // one i64, one f64) and grow adds a page. Its start-up leaves marks in
 // memory and globals, so that the snapshot is not all zeros.
 const scratchGuest = `(module
-  (memory (export "memory") 2)
+  (memory (export "memory") 9)
   (global $priv (mut i32) (i32.const 7))
   (global $pub (export "pub") (mut i32) (i32.const 8))
   (global $wide (mut i64) (i64.const 9))
@@ -38,9 +39,13 @@ const scratchGuest = `(module
   (func (export "grow") (result i32) (memory.grow (i32.const 1))))`
 
 func loadScratch(t *testing.T, wat string, snapshot bool) *Module {
+	return loadScratchReset(t, wat, snapshot, false)
+}
+
+func loadScratchReset(t *testing.T, wat string, snapshot, compare bool) *Module {
 	t.Helper()
 	m, err := Load(context.Background(), Options{Path: "scratch.wasm", Binary: testguest.WAT(t, wat), CacheDir: testguest.CacheDir(),
-		Snapshot: snapshot, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Snapshot: snapshot, compareReset: compare, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +95,19 @@ func (i *Instance) state(t *testing.T, freshSize uint32) (mem []byte, grown bool
 
 func TestResetMatchesAFreshInstance(t *testing.T) {
 	t.Parallel()
-	m := loadScratch(t, scratchGuest, true)
+	for _, way := range []struct {
+		name    string
+		compare bool
+	}{{"pages", false}, {"compare", true}} {
+		t.Run(way.name, func(t *testing.T) {
+			t.Parallel()
+			testResetMatchesAFreshInstance(t, way.compare)
+		})
+	}
+}
+
+func testResetMatchesAFreshInstance(t *testing.T, compare bool) {
+	m := loadScratchReset(t, scratchGuest, true, compare)
 	if ok, why := m.Resettable(); !ok {
 		t.Fatalf("scratch guest not resettable: %s", why)
 	}
@@ -99,8 +116,14 @@ func TestResetMatchesAFreshInstance(t *testing.T) {
 	}
 	fresh := newScratch(t, m)
 	size := fresh.m.Memory().Size()
+	if size <= watchMinBytes {
+		t.Fatalf("scratch memory of %d bytes: Reset would compare, not track written pages", size)
+	}
 	wantMem, _, wantGlobals := fresh.state(t, size)
 	inst := newScratch(t, m)
+	if dropsPages := inst.watched != nil; dropsPages != (!compare && runtime.GOOS == "linux") {
+		t.Fatalf("instance tracks written pages: %v (compare %v, %s)", dropsPages, compare, runtime.GOOS)
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for round := range 200 {
 		// Random writes: memory anywhere (grown pages included), globals,
@@ -116,7 +139,7 @@ func TestResetMatchesAFreshInstance(t *testing.T) {
 				inst.call(t, "setwide", rng.Uint64())
 				inst.call(t, "setreal", rng.Uint64())
 			case 5:
-				if inst.m.Memory().Size() < 8<<16 {
+				if inst.m.Memory().Size() < 16<<16 {
 					inst.call(t, "grow")
 				}
 			}

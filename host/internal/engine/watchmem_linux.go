@@ -1,0 +1,252 @@
+//go:build linux
+
+package engine
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tetratelabs/wazero/experimental"
+)
+
+// watchedMemory is the linear memory of an instance that Reset restores,
+// with the writes since the snapshot tracked by the kernel: a mapping of
+// the memory's maximum size, reserved (not committed) at instantiation and
+// write-protected with userfaultfd in asynchronous mode once the snapshot
+// is taken. A write to a protected page is let through by the kernel,
+// which records that the page was written; Reset asks for the written
+// pages (ioctl PAGEMAP_SCAN on /proc/self/pagemap), copies the snapshot's
+// bytes back into them (zero past the snapshot) and protects them again.
+// Its cost follows the pages a request wrote, not the memory's size.
+// It needs Linux 6.7 or later; elsewhere Reset compares blocks.
+type watchedMemory struct {
+	buf     []byte // the whole reservation
+	size    uint64 // bytes in use
+	watched uint64 // bytes write-protected, 0 before the snapshot
+	snap    []byte // the memory at the snapshot
+	failed  error  // protecting grown memory failed: Reset refuses
+	regions [64]pageRegion
+}
+
+// Kernel interface (include/uapi/linux/userfaultfd.h, include/uapi/linux/fs.h).
+const (
+	uffdUserModeOnly         = 1
+	uffdAPI                  = 0xAA
+	uffdioAPI                = 0xC018AA3F // _IOWR(0xAA, 0x3F, struct uffdio_api)
+	uffdioRegister           = 0xC020AA00 // _IOWR(0xAA, 0x00, struct uffdio_register)
+	uffdioWriteprotect       = 0xC018AA06 // _IOWR(0xAA, 0x06, struct uffdio_writeprotect)
+	uffdFeatureWPUnpopulated = 1 << 13
+	uffdFeatureWPAsync       = 1 << 15
+	uffdioRegisterModeWP     = 1 << 1
+	uffdioWriteprotectModeWP = 1 << 0
+	pagemapScan              = 0xC0606610 // _IOWR('f', 16, struct pm_scan_arg)
+	pmScanWPMatching         = 1 << 0
+	pmScanCheckWPAsync       = 1 << 1
+	pageIsWritten            = 1 << 1
+)
+
+type uffdioAPIArg struct{ api, features, ioctls uint64 }
+
+type uffdioRange struct{ start, len uint64 }
+
+type uffdioRegisterArg struct {
+	rng         uffdioRange
+	mode, ioctl uint64
+}
+
+type uffdioWriteprotectArg struct {
+	rng  uffdioRange
+	mode uint64
+}
+
+type pmScanArg struct {
+	size, flags, start, end, walkEnd, vec, vecLen, maxPages       uint64
+	categoryInverted, categoryMask, categoryAnyofMask, returnMask uint64
+}
+
+type pageRegion struct{ start, end, categories uint64 }
+
+// watch holds the process's userfaultfd and pagemap descriptors, opened
+// at the first snapshot.
+var watch struct {
+	once          sync.Once
+	uffd, pagemap uintptr
+	pagemapFile   *os.File
+	err           error
+}
+
+func openWatch() error {
+	watch.once.Do(func() {
+		fd, _, errno := unix.Syscall(unix.SYS_USERFAULTFD, unix.O_CLOEXEC|uffdUserModeOnly, 0, 0)
+		if errno != 0 {
+			watch.err = fmt.Errorf("userfaultfd: %w", errno)
+			return
+		}
+		api := uffdioAPIArg{api: uffdAPI, features: uffdFeatureWPAsync | uffdFeatureWPUnpopulated}
+		if err := ioctl(fd, uffdioAPI, unsafe.Pointer(&api)); err != nil {
+			unix.Close(int(fd))
+			watch.err = fmt.Errorf("userfaultfd asynchronous write protection (Linux 6.7 or later): %w", err)
+			return
+		}
+		pm, err := os.Open("/proc/self/pagemap")
+		if err != nil {
+			unix.Close(int(fd))
+			watch.err = err
+			return
+		}
+		watch.uffd, watch.pagemap, watch.pagemapFile = fd, pm.Fd(), pm // open for the process's life
+	})
+	return watch.err
+}
+
+func ioctl(fd, req uintptr, arg unsafe.Pointer) error {
+	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, fd, req, uintptr(arg)); errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// watchAllocator returns the allocator instantiation uses when the
+// instance is to be reset, recording the memory in *mem. When the
+// reservation cannot be made it leaves *mem nil and gives wazero a heap
+// memory, and Reset compares blocks instead.
+func watchAllocator(mem **watchedMemory) experimental.MemoryAllocator {
+	return experimental.MemoryAllocatorFunc(func(_, max uint64) experimental.LinearMemory {
+		if max == 0 || max > 1<<32 {
+			return &heapMemory{max: max}
+		}
+		buf, err := unix.Mmap(-1, 0, int(max), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+		if err != nil {
+			return &heapMemory{max: max}
+		}
+		*mem = &watchedMemory{buf: buf}
+		return *mem
+	})
+}
+
+// Reallocate implements experimental.LinearMemory; the memory never moves.
+// Memory grown after the snapshot is write-protected as well.
+func (m *watchedMemory) Reallocate(size uint64) []byte {
+	if size > uint64(len(m.buf)) {
+		return nil
+	}
+	if m.watched > 0 && size > m.watched {
+		if err := m.protect(m.watched, size); err != nil {
+			m.failed = err
+			return nil
+		}
+		m.watched = size
+	}
+	m.size = size
+	return m.buf[:size:size]
+}
+
+// Free implements experimental.LinearMemory.
+func (m *watchedMemory) Free() {
+	if m.buf != nil {
+		_ = unix.Munmap(m.buf) // nothing is left to tell: the instance is gone
+		m.buf = nil
+	}
+}
+
+func (m *watchedMemory) protect(from, to uint64) error {
+	base := uint64(uintptr(unsafe.Pointer(&m.buf[0])))
+	wp := uffdioWriteprotectArg{rng: uffdioRange{base + from, to - from}, mode: uffdioWriteprotectModeWP}
+	if err := ioctl(watch.uffd, uffdioWriteprotect, unsafe.Pointer(&wp)); err != nil {
+		return fmt.Errorf("write-protect memory [%#x, %#x): %w", from, to, err)
+	}
+	return nil
+}
+
+// snapshot records the memory in use and starts watching writes to it;
+// an error means the platform cannot watch (the caller compares blocks).
+func (m *watchedMemory) snapshot() error {
+	if err := openWatch(); err != nil {
+		return err
+	}
+	if m.size == 0 {
+		return nil
+	}
+	base := uint64(uintptr(unsafe.Pointer(&m.buf[0])))
+	reg := uffdioRegisterArg{rng: uffdioRange{base, uint64(len(m.buf))}, mode: uffdioRegisterModeWP}
+	if err := ioctl(watch.uffd, uffdioRegister, unsafe.Pointer(&reg)); err != nil {
+		return fmt.Errorf("userfaultfd register: %w", err)
+	}
+	if err := m.protect(0, m.size); err != nil {
+		return err
+	}
+	m.snap = bytes.Clone(m.buf[:m.size])
+	m.watched = m.size
+	return nil
+}
+
+// reset copies the snapshot back into every page written since the last
+// reset, zeroes those past it, protects them again and returns the bytes
+// copied.
+func (m *watchedMemory) reset() (int, error) {
+	if m.failed != nil {
+		return 0, m.failed
+	}
+	if m.watched == 0 {
+		return 0, nil
+	}
+	base := uint64(uintptr(unsafe.Pointer(&m.buf[0])))
+	copied := 0
+	for start, end := base, base+m.size; start < end; {
+		arg := pmScanArg{size: uint64(unsafe.Sizeof(pmScanArg{})), flags: pmScanCheckWPAsync, start: start, end: end,
+			vec: uint64(uintptr(unsafe.Pointer(&m.regions[0]))), vecLen: uint64(len(m.regions)),
+			categoryMask: pageIsWritten, returnMask: pageIsWritten}
+		n, _, errno := unix.Syscall(unix.SYS_IOCTL, watch.pagemap, pagemapScan, uintptr(unsafe.Pointer(&arg)))
+		if errno != 0 {
+			return copied, fmt.Errorf("pagemap scan: %w", errno)
+		}
+		for _, r := range m.regions[:n] {
+			from, to := int(r.start-base), int(r.end-base)
+			if from < len(m.snap) {
+				copied += copy(m.buf[from:min(to, len(m.snap))], m.snap[from:])
+			}
+			if to > len(m.snap) {
+				z := m.buf[max(from, len(m.snap)):to]
+				clear(z)
+				copied += len(z)
+			}
+		}
+		if arg.walkEnd <= start {
+			return copied, fmt.Errorf("pagemap scan made no progress at %#x", start-base)
+		}
+		start = arg.walkEnd
+	}
+	if copied > 0 {
+		// Protect the written pages again, the copies included: one walk.
+		arg := pmScanArg{size: uint64(unsafe.Sizeof(pmScanArg{})), flags: pmScanWPMatching | pmScanCheckWPAsync, start: base, end: base + m.size,
+			categoryMask: pageIsWritten, returnMask: pageIsWritten}
+		if _, _, errno := unix.Syscall(unix.SYS_IOCTL, watch.pagemap, pagemapScan, uintptr(unsafe.Pointer(&arg))); errno != 0 {
+			return copied, fmt.Errorf("pagemap scan to protect: %w", errno)
+		}
+	}
+	return copied, nil
+}
+
+// heapMemory is a linear memory on the Go heap, as wazero's own.
+type heapMemory struct {
+	buf []byte
+	max uint64
+}
+
+func (m *heapMemory) Reallocate(size uint64) []byte {
+	if size > m.max {
+		return nil
+	}
+	if size > uint64(cap(m.buf)) {
+		m.buf = append(m.buf[:cap(m.buf)], make([]byte, size-uint64(cap(m.buf)))...)
+	}
+	m.buf = m.buf[:size]
+	return m.buf
+}
+
+func (m *heapMemory) Free() { m.buf = nil }

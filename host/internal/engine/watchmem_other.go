@@ -1,0 +1,20 @@
+//go:build !linux
+
+package engine
+
+import (
+	"errors"
+
+	"github.com/tetratelabs/wazero/experimental"
+)
+
+// watchedMemory exists on Linux only; elsewhere Reset compares blocks.
+type watchedMemory struct{ buf []byte }
+
+func watchAllocator(**watchedMemory) experimental.MemoryAllocator { return nil }
+
+func (*watchedMemory) snapshot() error {
+	return errors.New("tracking written pages needs Linux")
+}
+
+func (*watchedMemory) reset() (int, error) { return 0, nil }
