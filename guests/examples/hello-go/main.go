@@ -7,7 +7,8 @@
 // Routes: / (the configured greeting), /echo, /config (app config as JSON),
 // /config/KEY, /log, /status/NNN, /headers, /shutting-down, /counter,
 // /generation, /metric, /sleep?ms=N (at most 10 s), /file?path=P and /env?name=N (WASI
-// grants), /fetch?url=U (an outbound GET), and the fault routes /panic, /spin and /grow. Every response
+// grants), /fetch?url=U (an outbound GET), /isolation/secret and /isolation/scan (what
+// isolation = request resets), and the fault routes /panic, /spin and /grow. Every response
 // carries X-Guest: hello-go, added by a middleware.
 package main
 
@@ -150,6 +151,7 @@ func routes() *http.ServeMux {
 			hoard = append(hoard, make([]byte, 4<<20))
 		}
 	})
+	isolationRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotFound)
 		io.WriteString(w, "not found")

@@ -428,8 +428,8 @@ var appKVKeys = []string{
 	"kv.default.max_value_size = 16",
 }
 
-// writeINI copies the guest's app.ini with serverKeys and extra in its
-// server section, appKVKeys in its app section and module as the app's
+// writeINI copies the guest's app.ini with serverKeys and extra (which
+// wins over serverKeys) in its server section, appKVKeys in its app section and module as the app's
 // factory, resolved against the guest's directory.
 func writeINI(t testing.TB, g guest, module string, extra ...string) string {
 	src, err := os.ReadFile(filepath.Join(g.dir, "app.ini"))
@@ -450,7 +450,10 @@ func writeINI(t testing.TB, g guest, module string, extra ...string) string {
 			section = strings.Trim(trim, "[]")
 			out.WriteString(line + "\n")
 			if strings.HasPrefix(section, "server:") {
-				out.WriteString(strings.Join(append(slices.Clone(serverKeys), extra...), "\n") + "\n")
+				keys := slices.DeleteFunc(slices.Clone(serverKeys), func(kv string) bool {
+					return overridden(extra, strings.TrimSpace(strings.SplitN(kv, "=", 2)[0]))
+				})
+				out.WriteString(strings.Join(append(keys, extra...), "\n") + "\n")
 			}
 			if strings.HasPrefix(section, "app:") {
 				out.WriteString(strings.Join(appKVKeys, "\n") + "\n")
