@@ -13,6 +13,15 @@ static unsigned long counter;
 static volatile uint64_t spins;
 static void *volatile hoard;
 
+/* The isolation routes: the mark is the request body with every byte XORed
+ * with MARK_XOR, built only in the four places /isolation/secret writes. */
+#define MARK_XOR 0x5A
+#define MARK_MAX 64
+static unsigned char mark_global[MARK_MAX];
+static unsigned char *volatile mark_heap;  /* never freed */
+static volatile uint32_t mark_checksum;    /* keeps the stack copy observable */
+static volatile uintptr_t memory_base;     /* 0, hidden from the optimiser */
+
 int ws_init(void) {
     greeting = ws_config("greeting");
     return 0;
@@ -107,6 +116,59 @@ static void kv_script(ws_response *w) {
     free(msg);
 }
 
+/* Writes the mark of s (len <= MARK_MAX) to a stack buffer of this frame,
+ * through volatile stores, and folds it into mark_checksum so the writes
+ * cannot be elided. */
+__attribute__((noinline)) static void mark_stack(ws_bytes s) {
+    volatile unsigned char buf[MARK_MAX];
+    uint32_t sum = 0;
+    for (uint32_t k = 0; k < s.len; k++) buf[k] = s.ptr[k] ^ MARK_XOR;
+    for (uint32_t k = 0; k < s.len; k++) sum = sum * 31 + buf[k];
+    mark_checksum = sum;
+}
+
+/* POST /isolation/secret: the mark of the body into a global, a heap block,
+ * the stack and a page grown now (skipped if the grow fails). */
+static void isolation_secret(ws_bytes s, ws_response *w) {
+    if (s.len == 0 || s.len > MARK_MAX) {
+        ws_set_status(w, 400);
+        ws_write_str(w, "body must be 1 to 64 bytes");
+        return;
+    }
+    for (uint32_t k = 0; k < s.len; k++) mark_global[k] = s.ptr[k] ^ MARK_XOR;
+    unsigned char *h = malloc(s.len);
+    if (!h) __builtin_trap();
+    for (uint32_t k = 0; k < s.len; k++) h[k] = s.ptr[k] ^ MARK_XOR;
+    mark_heap = h;
+    mark_stack(s);
+    size_t old = __builtin_wasm_memory_grow(0, 1);
+    if (old != SIZE_MAX) {
+        volatile unsigned char *g = (volatile unsigned char *)(memory_base + old * 65536);
+        for (uint32_t k = 0; k < s.len; k++) g[k] = s.ptr[k] ^ MARK_XOR;
+    }
+    ws_write_str(w, "stored");
+}
+
+/* POST /isolation/scan: the number of offsets in the whole linear memory
+ * where the mark of the body starts, compared byte by byte without building
+ * the mark. */
+static void isolation_scan(ws_bytes s, ws_response *w) {
+    if (s.len == 0 || s.len > MARK_MAX) {
+        ws_set_status(w, 400);
+        ws_write_str(w, "body must be 1 to 64 bytes");
+        return;
+    }
+    const volatile unsigned char *m = (const volatile unsigned char *)memory_base;
+    size_t size = __builtin_wasm_memory_size(0) * 65536;
+    int64_t count = 0;
+    for (size_t i = 0; i + s.len <= size; i++) {
+        uint32_t k = 0;
+        while (k < s.len && m[i + k] == (unsigned char)(s.ptr[k] ^ MARK_XOR)) k++;
+        if (k == s.len) count++;
+    }
+    write_int(w, "", count);
+}
+
 void ws_serve(const ws_request *req, ws_response *w) {
     ws_bytes p = req->path;
     char num[24];
@@ -162,6 +224,10 @@ void ws_serve(const ws_request *req, ws_response *w) {
         ws_write_str(w, ",\"counter\":");
         ws_write(w, d, (size_t)(num + sizeof num - d));
         ws_write_str(w, "}");
+    } else if (ws_bytes_eq(p, "/isolation/secret")) {
+        isolation_secret(req->body, w);
+    } else if (ws_bytes_eq(p, "/isolation/scan")) {
+        isolation_scan(req->body, w);
     } else if (ws_bytes_eq(p, "/kv")) {
         kv_script(w);
     } else if (ws_bytes_eq(p, "/panic")) {
