@@ -1,9 +1,17 @@
 //! hello-rust: the wasmserve example app in Rust, answering the conformance
 //! routes (see host/internal/conformance) through the Rust SDK, and
 //! `GET /json?name=N`, a JSON endpoint.
+//!
+//! `POST /isolation/secret` and `POST /isolation/scan` let the conformance
+//! suite check that `isolation = request` leaks nothing between requests:
+//! secret writes a mark (the body, every byte XORed with 0x5A) into a global,
+//! the heap, the stack and a freshly grown page; scan counts the copies of the
+//! mark in the whole linear memory without ever building it.
 
+use core::arch::wasm32;
+use core::ptr::{read_volatile, write_volatile};
 use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering};
 use wasmserve::{Request, Response};
 
 thread_local! {
@@ -13,6 +21,23 @@ thread_local! {
 }
 
 static SPINS: AtomicU64 = AtomicU64::new(0);
+
+/// The isolation mark's key: the mark is the secret with every byte XORed
+/// with it, so the mark exists only where /isolation/secret writes it.
+const MARK_KEY: u8 = 0x5A;
+/// The longest secret /isolation/secret and /isolation/scan accept.
+const MARK_MAX: usize = 64;
+const PAGE: usize = 65536;
+
+/// The global copy of the mark (place 1).
+static mut MARK_GLOBAL: [u8; MARK_MAX] = [0; MARK_MAX];
+/// The heap copy of the mark (place 2), never freed.
+static MARK_HEAP: AtomicPtr<u8> = AtomicPtr::new(core::ptr::null_mut());
+/// Where the stack copy's checksum is discarded, so the copy is not elided.
+static MARK_SINK: AtomicU8 = AtomicU8::new(0);
+/// Address 0, read through a volatile load so the scan's base pointer is
+/// opaque to the compiler (address 0 is valid linear memory in wasm).
+static MEMORY_BASE: usize = 0;
 
 fn init() -> Result<(), String> {
     if let Some(g) = wasmserve::config("greeting") {
@@ -89,6 +114,23 @@ fn serve(req: &Request, w: &mut Response) {
         out.push_str(&format!(",\"counter\":{}}}", count));
         w.header("Content-Type", "application/json");
         w.write(out);
+    } else if path == b"/isolation/secret" {
+        let secret = req.body;
+        if secret.is_empty() || secret.len() > MARK_MAX {
+            w.set_status(400);
+            w.write("secret must be 1..64 bytes");
+            return;
+        }
+        mark_secret(secret);
+        w.write("stored");
+    } else if path == b"/isolation/scan" {
+        let secret = req.body;
+        if secret.is_empty() || secret.len() > MARK_MAX {
+            w.set_status(400);
+            w.write("secret must be 1..64 bytes");
+            return;
+        }
+        w.write(scan_marks(secret).to_string());
     } else if path == b"/kv" {
         w.write(kv_script());
     } else if path == b"/panic" {
@@ -110,6 +152,78 @@ fn serve(req: &Request, w: &mut Response) {
 }
 
 wasmserve::export!(serve, init);
+
+/// Writes the mark of secret (1..=MARK_MAX bytes) into a global, the heap, the
+/// stack and a page grown for the purpose. Every byte is XORed straight into
+/// its place with a volatile write, so no other copy of the mark is built and
+/// none of these copies can be optimised away.
+fn mark_secret(secret: &[u8]) {
+    // 1. The global buffer.
+    for (k, &b) in secret.iter().enumerate() {
+        // SAFETY: k < secret.len() <= MARK_MAX; the guest is single-threaded.
+        unsafe { write_volatile(core::ptr::addr_of_mut!(MARK_GLOBAL[k]), b ^ MARK_KEY) };
+    }
+    // 2. A heap allocation of len(S) bytes, kept reachable from a global.
+    let heap: &mut [u8] = Box::leak(vec![0u8; secret.len()].into_boxed_slice());
+    for (k, &b) in secret.iter().enumerate() {
+        unsafe { write_volatile(heap.as_mut_ptr().add(k), b ^ MARK_KEY) };
+    }
+    MARK_HEAP.store(heap.as_mut_ptr(), Ordering::Relaxed);
+    // 3. A stack buffer, in a function of its own.
+    mark_stack(secret);
+    // 4. A page grown now; if memory cannot grow, this place is skipped.
+    let old_pages = wasm32::memory_grow(0, 1);
+    if old_pages != usize::MAX {
+        let page = (old_pages * PAGE) as *mut u8;
+        for (k, &b) in secret.iter().enumerate() {
+            // SAFETY: the page just grown is the guest's and nobody else's.
+            unsafe { write_volatile(page.add(k), b ^ MARK_KEY) };
+        }
+    }
+}
+
+/// Writes the mark of secret into a local array on the shadow stack (in
+/// linear memory), then reads it back into a checksum discarded through a
+/// global; never inlined, so the array is this function's own frame.
+#[inline(never)]
+fn mark_stack(secret: &[u8]) {
+    let mut buf = [0u8; MARK_MAX];
+    let p = buf.as_mut_ptr();
+    for (k, &b) in secret.iter().enumerate() {
+        unsafe { write_volatile(p.add(k), b ^ MARK_KEY) };
+    }
+    let mut sum = 0u8;
+    for k in 0..secret.len() {
+        sum = sum.wrapping_add(unsafe { read_volatile(p.add(k)) });
+    }
+    MARK_SINK.store(sum, Ordering::Relaxed);
+}
+
+/// Counts the offsets i in the whole linear memory where the mark of secret
+/// starts, comparing each byte read (volatile) with secret's byte XORed on
+/// the fly, so the mark itself is never built.
+fn scan_marks(secret: &[u8]) -> u64 {
+    let size = wasm32::memory_size(0) * PAGE;
+    if secret.len() > size {
+        return 0;
+    }
+    // SAFETY: a plain read of a static; the volatile load hides its value (0).
+    let base = unsafe { read_volatile(&MEMORY_BASE) } as *const u8;
+    let mut count = 0;
+    for i in 0..=size - secret.len() {
+        let mut k = 0;
+        // SAFETY: i + k < size, inside linear memory.
+        while k < secret.len()
+            && unsafe { read_volatile(base.wrapping_add(i + k)) } == secret[k] ^ MARK_KEY
+        {
+            k += 1;
+        }
+        if k == secret.len() {
+            count += 1;
+        }
+    }
+    count
+}
 
 /// The conformance script of the key-value imports, on the store "default"
 /// (max_value_size 16).
