@@ -6,9 +6,15 @@
 ;; Memory map:
 ;;   0x0000 - 0x02ff  constant strings (data segments at the end)
 ;;   0x0300 - 0x031f  scratch for formatting a decimal number
+;;   0x0400 - 0x043f  static buffer: /isolation/secret's "global" copy
+;;   0x0800 - 0x0fff  shadow stack, growing down from $sp (0x1000); call
+;;                    frames of /isolation/secret's stack copy live here
+;;   0x1000 - 0xffff  heap: blocks handed out by the bump pointer $heap,
+;;                    never freed; it starts over at 0x1000 when full
 ;;   0x10000          the request record, copied here by request_read
 ;;   after it         the response record being built (8-aligned)
-;; Memory grows on demand, so bodies of any size up to max_memory work.
+;; Memory grows on demand, so bodies of any size up to max_memory work;
+;; /isolation/secret also grows it by one page to write there.
 (module
   ;; Host functions (module "wasmserve"). Pointers and lengths are i32 offsets
   ;; into this module's memory.
@@ -25,6 +31,11 @@
   (global $body (mut i32) (i32.const 0))   ;; start of the body; 0 while headers are written
   (global $counter (mut i64) (i64.const 0));; requests to /counter on this instance
   (global $spins (mut i64) (i64.const 0))  ;; the runaway loop's counter
+  (global $STATIC i32 (i32.const 0x400))   ;; the 64-byte static buffer
+  (global $sp (mut i32) (i32.const 0x1000));; shadow stack pointer (grows down to 0x800)
+  (global $heap (mut i32) (i32.const 0x1000)) ;; bump pointer: next free heap byte
+  (global $last_block (mut i32) (i32.const 0)) ;; the last heap block, kept reachable
+  (global $sink (mut i32) (i32.const 0))   ;; checksums of stack frames, discarded
 
   ;; The host refuses a module whose version differs from its own.
   (func (export "wasmserve_abi_version") (result i32)
@@ -170,6 +181,95 @@
         (local.set $p (i32.add (local.get $p) (i32.add (local.get $nl) (local.get $vl))))
         (br $entry))))
 
+  ;; Isolation routes. The "mark" is the request body with every byte XORed
+  ;; with 0x5A; it is only ever built by $put_mark, at the places
+  ;; /isolation/secret chooses, and /isolation/scan compares on the fly.
+
+  ;; Writes the mark of [src, src+n) to [dst, dst+n).
+  (func $put_mark (param $dst i32) (param $src i32) (param $n i32)
+    (block $done
+      (loop $next
+        (br_if $done (i32.eqz (local.get $n)))
+        (i32.store8 (local.get $dst) (i32.xor (i32.load8_u (local.get $src)) (i32.const 0x5a)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 1)))
+        (local.set $src (i32.add (local.get $src) (i32.const 1)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $next))))
+
+  ;; Hands out a heap block of n bytes (rounded up to 8) from the bump
+  ;; pointer; blocks are never freed. n is at most 64 here.
+  (func $alloc (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $n (i32.and (i32.add (local.get $n) (i32.const 7)) (i32.const -8)))
+    (if (i32.gt_u (i32.add (global.get $heap) (local.get $n)) (i32.const 0x10000))
+      (then (global.set $heap (i32.const 0x1000))))
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (local.get $p) (local.get $n)))
+    (local.get $p))
+
+  ;; Writes the mark of [src, src+n) (n <= 64) into a 64-byte buffer in its
+  ;; own call frame on the shadow stack, and returns the buffer's byte sum so
+  ;; the writes are used. The frame is popped but not cleared, as on a real
+  ;; stack.
+  (func $stack_mark (param $src i32) (param $n i32) (result i32)
+    (local $frame i32)
+    (local $sum i32)
+    (local $k i32)
+    (local.set $frame (i32.sub (global.get $sp) (i32.const 64)))
+    (global.set $sp (local.get $frame))
+    (call $put_mark (local.get $frame) (local.get $src) (local.get $n))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $k) (local.get $n)))
+        (local.set $sum (i32.add (local.get $sum) (i32.load8_u (i32.add (local.get $frame) (local.get $k)))))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $next)))
+    (global.set $sp (i32.add (local.get $frame) (i32.const 64)))
+    (local.get $sum))
+
+  ;; /isolation/secret: the mark of the body [src, src+n), at most 64 bytes
+  ;; of it, in the static buffer, a heap block, a stack frame and the first
+  ;; byte of a page grown now (skipped if the grow fails).
+  (func $secret (param $src i32) (param $n i32)
+    (local $old i32)
+    (if (i32.gt_u (local.get $n) (i32.const 64))
+      (then (local.set $n (i32.const 64))))
+    (call $put_mark (global.get $STATIC) (local.get $src) (local.get $n))
+    (global.set $last_block (call $alloc (local.get $n)))
+    (call $put_mark (global.get $last_block) (local.get $src) (local.get $n))
+    (global.set $sink (i32.add (global.get $sink) (call $stack_mark (local.get $src) (local.get $n))))
+    (local.set $old (memory.grow (i32.const 1)))
+    (if (i32.ne (local.get $old) (i32.const -1))
+      (then (call $put_mark (i32.shl (local.get $old) (i32.const 16)) (local.get $src) (local.get $n)))))
+
+  ;; /isolation/scan: how many offsets i in [0, memory.size*65536 - n] hold
+  ;; the mark of the body [s, s+n), XORing the body's bytes while comparing.
+  ;; An empty body counts 0.
+  (func $scan (param $s i32) (param $n i32) (result i64)
+    (local $i i32)
+    (local $last i32)
+    (local $k i32)
+    (local $count i64)
+    (local.set $last (i32.shl (memory.size) (i32.const 16)))
+    (if (i32.or (i32.eqz (local.get $n)) (i32.gt_u (local.get $n) (local.get $last)))
+      (then (return (i64.const 0))))
+    (local.set $last (i32.sub (local.get $last) (local.get $n)))
+    (block $done
+      (loop $offset
+        (local.set $k (i32.const 0))
+        (block $differ
+          (loop $byte
+            (br_if $differ
+              (i32.ne (i32.load8_u (i32.add (local.get $i) (local.get $k)))
+                      (i32.xor (i32.load8_u (i32.add (local.get $s) (local.get $k))) (i32.const 0x5a))))
+            (local.set $k (i32.add (local.get $k) (i32.const 1)))
+            (br_if $byte (i32.lt_u (local.get $k) (local.get $n))))
+          (local.set $count (i64.add (local.get $count) (i64.const 1))))
+        (br_if $done (i32.ge_u (local.get $i) (local.get $last)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $offset)))
+    (local.get $count))
+
   ;; Handles one request of request_len bytes and returns the location of the
   ;; response record. The request record is a 64-byte header of u32 fields;
   ;; (offset, length) pairs count from the record's start:
@@ -277,6 +377,21 @@
           (br_if $more (i32.ne (memory.grow (i32.const 1)) (i32.const -1))))
         unreachable))
 
+    ;; /isolation/secret : the body's mark in four places, "stored"
+    (if (call $eq (local.get $path) (local.get $plen) (i32.const 0x2d0) (i32.const 17))
+      (then
+        (call $secret
+          (i32.add (global.get $REQ) (i32.load offset=36 (global.get $REQ))) (i32.load offset=40 (global.get $REQ)))
+        (call $write (i32.const 0x2f8) (i32.const 6))
+        (return (call $finish (i32.const 200)))))
+
+    ;; /isolation/scan : how many copies of the body's mark memory holds
+    (if (call $eq (local.get $path) (local.get $plen) (i32.const 0x2e8) (i32.const 15))
+      (then
+        (call $write_u64 (call $scan
+          (i32.add (global.get $REQ) (i32.load offset=36 (global.get $REQ))) (i32.load offset=40 (global.get $REQ))))
+        (return (call $finish (i32.const 200)))))
+
     ;; anything else
     (call $write (i32.const 0x1f0) (i32.const 9))
     (call $finish (i32.const 404)))
@@ -314,4 +429,7 @@
   (data (i32.const 0x260) "conformance warn")          ;; 16
   (data (i32.const 0x280) "conformance error")         ;; 17
   (data (i32.const 0x2a0) "hello-wat: /panic requested") ;; 27
-  (data (i32.const 0x2c0) "/"))                        ;; 1
+  (data (i32.const 0x2c0) "/")                         ;; 1
+  (data (i32.const 0x2d0) "/isolation/secret")         ;; 17
+  (data (i32.const 0x2e8) "/isolation/scan")           ;; 15
+  (data (i32.const 0x2f8) "stored"))                   ;; 6
