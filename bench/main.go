@@ -73,7 +73,7 @@ func run(o *options) error {
 		return fmt.Errorf("build: %w", err)
 	}
 	r := &report{machine: machine(), cmd: "make bench", smoke: o.smoke}
-	for _, c := range []func(*options, *builds, *report) error{benchHTTP, benchThrift, benchCPU, benchSpin, benchInstances, benchTimeout, benchReload, benchClients, benchKV} {
+	for _, c := range []func(*options, *builds, *report) error{benchHTTP, benchIsolation, benchThrift, benchCPU, benchSpin, benchInstances, benchTimeout, benchReload, benchClients, benchKV} {
 		if err := c(o, b, r); err != nil {
 			return err
 		}

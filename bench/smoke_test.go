@@ -22,7 +22,7 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"## HTTP hello", "## HTTP echo 64 KiB", "native Go net/http", "wasmserve (go guest, shipped app.ini)", "## CPU-bound request", "## One request spins", "request_timeout = 30 seconds, one request spinning",
+	for _, want := range []string{"## HTTP hello", "## HTTP echo 64 KiB", "## Isolation: GET / per guest, worker vs request mode", "go guest, isolation = request", "native Go net/http", "wasmserve (go guest, shipped app.ini)", "## CPU-bound request", "## One request spins", "request_timeout = 30 seconds, one request spinning",
 		"http-wasm-host-go", "gunicorn sync", "## Instance costs", "## Timeout cost", "## Thrift echo, framed binary client", "## Thrift echo, THeader client", "native Go TSimpleServer", "## Reload", "## kv_incr, embedded store", "## kv_incr, redis store"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("report lacks %q", want)
