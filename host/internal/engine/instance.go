@@ -53,9 +53,11 @@ type Instance struct {
 	// snap is the post-start-up state Reset restores; nil without one.
 	snap       *snapshot
 	resetBytes int
-	// watched is the memory whose written pages Reset restores, when the
-	// platform tracks them (Linux); nil otherwise.
-	watched *watchedMemory
+	// mem is the linear memory when the instance's own allocator made it
+	// (Linux, Options.Snapshot); tracking is set when the kernel tracks
+	// the pages written to it since the snapshot.
+	mem      *watchedMemory
+	tracking bool
 }
 
 // FaultKind classifies a failed guest call.
@@ -128,7 +130,7 @@ func (m *Module) NewInstance(ctx context.Context, id int) (*Instance, error) {
 	inst.setDeadline(phaseStart, m.opts.InitTimeout)
 	ictx := inst.ctx
 	if m.opts.Snapshot && !m.opts.compareReset {
-		ictx = experimental.WithMemoryAllocator(ictx, watchAllocator(&inst.watched))
+		ictx = experimental.WithMemoryAllocator(ictx, watchAllocator(&inst.mem))
 	}
 	mod, err := m.rt.InstantiateModule(ictx, m.compiled, mc)
 	if err != nil {

@@ -41,7 +41,8 @@ var ErrNotResettable = errors.New("instance cannot be reset")
 
 type snapshot struct {
 	size    int    // bytes of memory at the snapshot
-	mem     []byte // their copy, when Reset compares blocks (no cowMemory)
+	mem     []byte // their copy, when Reset compares blocks (not tracking)
+	sparse  bool   // mem was copied from the touched pages only
 	zero    []bool // per block of mem: all zero, compared against zeroBlock (one stream to read, not two)
 	globals []savedGlobal
 }
@@ -81,19 +82,28 @@ func (i *Instance) takeSnapshot() error {
 		return fmt.Errorf("snapshot: read memory of %d bytes", mem.Size())
 	}
 	s := &snapshot{size: len(b)}
-	if i.watched != nil && (len(b) <= watchMinBytes || &i.watched.buf[0] != &b[0]) {
-		i.watched = nil
+	if i.mem != nil && (len(b) == 0 || &i.mem.buf[0] != &b[0]) {
+		i.mem = nil // not the memory the allocator made
 	}
-	if i.watched != nil {
-		if err := i.watched.snapshot(); err != nil {
+	if i.mem != nil && len(b) > watchMinBytes {
+		if err := i.mem.snapshot(); err != nil {
 			i.mod.watchFallback.Do(func() {
-				i.log.Info("isolation = request: written pages cannot be tracked here, so each reset compares the whole memory with its snapshot", "reason", err.Error())
+				i.log.Info("isolation = request: written pages cannot be tracked here, so each reset compares memory with its snapshot", "reason", err.Error())
 			})
-			i.watched = nil
+		} else {
+			i.tracking = true
 		}
 	}
-	if i.watched == nil {
-		s.mem = bytes.Clone(b)
+	if !i.tracking {
+		// Copy only the pages start-up touched where the kernel says
+		// which (the rest read 0 and stay unmapped); Reset then compares
+		// only pages touched since.
+		s.mem = make([]byte, len(b))
+		if i.mem != nil && i.mem.touched(len(b), func(from, to int) { copy(s.mem[from:to], b[from:to]) }) == nil {
+			s.sparse = true
+		} else {
+			copy(s.mem, b)
+		}
 		for off := 0; off < len(s.mem); off += resetBlock {
 			s.zero = append(s.zero, allZero(s.mem[off:min(off+resetBlock, len(s.mem))]))
 		}
@@ -130,8 +140,8 @@ func (i *Instance) Reset() error {
 	if !ok || len(cur) < i.snap.size {
 		return fmt.Errorf("%w: memory of %d bytes, snapshot of %d", ErrNotResettable, len(cur), i.snap.size)
 	}
-	if i.watched != nil {
-		copied, err := i.watched.reset()
+	if i.tracking {
+		copied, err := i.mem.reset()
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrNotResettable, err)
 		}
@@ -139,29 +149,44 @@ func (i *Instance) Reset() error {
 		i.resetBytes = copied
 		return nil
 	}
-	copied := 0
-	snap := i.snap.mem
-	for k, off := 0, 0; off < len(snap); k, off = k+1, off+resetBlock {
-		end := min(off+resetBlock, len(snap))
-		if i.snap.zero[k] {
-			if !allZero(cur[off:end]) {
-				clear(cur[off:end])
-				copied += end - off
-			}
-		} else if !bytes.Equal(cur[off:end], snap[off:end]) {
-			copied += copy(cur[off:end], snap[off:end])
+	copied := -1
+	if i.snap.sparse {
+		n := 0
+		if i.mem.touched(len(cur), func(from, to int) { n += i.restoreBlocks(cur, from, to) }) == nil {
+			copied = n
 		}
 	}
-	for off := len(snap); off < len(cur); off += resetBlock {
+	if copied < 0 {
+		copied = i.restoreBlocks(cur, 0, len(cur))
+	}
+	i.restoreGlobals()
+	i.resetBytes = copied
+	return nil
+}
+
+// restoreBlocks puts back the snapshot's bytes in cur[from:to] (zero past
+// the snapshot), comparing block by block, and returns the bytes written.
+func (i *Instance) restoreBlocks(cur []byte, from, to int) int {
+	copied := 0
+	snap := i.snap.mem
+	for off := from / resetBlock * resetBlock; off < to; off += resetBlock {
 		end := min(off+resetBlock, len(cur))
+		if off < len(snap) && !i.snap.zero[off/resetBlock] {
+			end = min(end, len(snap))
+			if !bytes.Equal(cur[off:end], snap[off:end]) {
+				copied += copy(cur[off:end], snap[off:end])
+			}
+			continue
+		}
+		if off < len(snap) {
+			end = min(end, len(snap))
+		}
 		if !allZero(cur[off:end]) {
 			clear(cur[off:end])
 			copied += end - off
 		}
 	}
-	i.restoreGlobals()
-	i.resetBytes = copied
-	return nil
+	return copied
 }
 
 func (i *Instance) restoreGlobals() {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -95,19 +96,31 @@ func (i *Instance) state(t *testing.T, freshSize uint32) (mem []byte, grown bool
 
 func TestResetMatchesAFreshInstance(t *testing.T) {
 	t.Parallel()
+	linux := runtime.GOOS == "linux"
 	for _, way := range []struct {
-		name    string
-		compare bool
-	}{{"pages", false}, {"compare", true}} {
+		name              string
+		pages             int  // memory at the snapshot
+		compare           bool // Options.compareReset
+		tracking, touched bool // how Reset is expected to work
+	}{
+		{"tracking written pages", 9, false, linux, false},
+		{"comparing touched pages", 2, false, false, linux},
+		{"comparing all pages", 9, true, false, false},
+	} {
 		t.Run(way.name, func(t *testing.T) {
 			t.Parallel()
-			testResetMatchesAFreshInstance(t, way.compare)
+			wat := strings.Replace(scratchGuest, `(memory (export "memory") 9)`, fmt.Sprintf(`(memory (export "memory") %d)`, way.pages), 1)
+			m := loadScratchReset(t, wat, true, way.compare)
+			inst := newScratch(t, m)
+			if inst.tracking != way.tracking || inst.snap.sparse != way.touched {
+				t.Fatalf("Reset tracks written pages: %v, compares touched pages: %v; want %v, %v", inst.tracking, inst.snap.sparse, way.tracking, way.touched)
+			}
+			testResetMatchesAFreshInstance(t, m, inst)
 		})
 	}
 }
 
-func testResetMatchesAFreshInstance(t *testing.T, compare bool) {
-	m := loadScratchReset(t, scratchGuest, true, compare)
+func testResetMatchesAFreshInstance(t *testing.T, m *Module, inst *Instance) {
 	if ok, why := m.Resettable(); !ok {
 		t.Fatalf("scratch guest not resettable: %s", why)
 	}
@@ -116,14 +129,7 @@ func testResetMatchesAFreshInstance(t *testing.T, compare bool) {
 	}
 	fresh := newScratch(t, m)
 	size := fresh.m.Memory().Size()
-	if size <= watchMinBytes {
-		t.Fatalf("scratch memory of %d bytes: Reset would compare, not track written pages", size)
-	}
 	wantMem, _, wantGlobals := fresh.state(t, size)
-	inst := newScratch(t, m)
-	if dropsPages := inst.watched != nil; dropsPages != (!compare && runtime.GOOS == "linux") {
-		t.Fatalf("instance tracks written pages: %v (compare %v, %s)", dropsPages, compare, runtime.GOOS)
-	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for round := range 200 {
 		// Random writes: memory anywhere (grown pages included), globals,

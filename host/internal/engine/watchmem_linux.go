@@ -23,7 +23,9 @@ import (
 // pages (ioctl PAGEMAP_SCAN on /proc/self/pagemap), copies the snapshot's
 // bytes back into them (zero past the snapshot) and protects them again.
 // Its cost follows the pages a request wrote, not the memory's size.
-// It needs Linux 6.7 or later; elsewhere Reset compares blocks.
+// It needs Linux 6.7 or later; elsewhere Reset compares blocks. For
+// memories too small for tracking to pay, touched tells Reset which pages
+// to compare.
 type watchedMemory struct {
 	buf     []byte // the whole reservation
 	size    uint64 // bytes in use
@@ -48,6 +50,9 @@ const (
 	pmScanWPMatching         = 1 << 0
 	pmScanCheckWPAsync       = 1 << 1
 	pageIsWritten            = 1 << 1
+	pageIsPresent            = 1 << 3
+	pageIsSwapped            = 1 << 4
+	pageIsPFNZero            = 1 << 5
 )
 
 type uffdioAPIArg struct{ api, features, ioctls uint64 }
@@ -71,37 +76,53 @@ type pmScanArg struct {
 
 type pageRegion struct{ start, end, categories uint64 }
 
-// watch holds the process's userfaultfd and pagemap descriptors, opened
-// at the first snapshot.
-var watch struct {
-	once          sync.Once
-	uffd, pagemap uintptr
-	pagemapFile   *os.File
-	err           error
+// pagemap is /proc/self/pagemap, opened once; uffd the process's
+// userfaultfd, opened at the first snapshot that tracks writes.
+var (
+	pagemap struct {
+		once sync.Once
+		f    *os.File
+		fd   uintptr
+		err  error
+	}
+	uffd struct {
+		once sync.Once
+		fd   uintptr
+		err  error
+	}
+)
+
+func openPagemap() error {
+	pagemap.once.Do(func() {
+		f, err := os.Open("/proc/self/pagemap")
+		if err != nil {
+			pagemap.err = err
+			return
+		}
+		pagemap.f, pagemap.fd = f, f.Fd() // open for the process's life
+	})
+	return pagemap.err
 }
 
-func openWatch() error {
-	watch.once.Do(func() {
+func openUffd() error {
+	if err := openPagemap(); err != nil {
+		return err
+	}
+	uffd.once.Do(func() {
 		fd, _, errno := unix.Syscall(unix.SYS_USERFAULTFD, unix.O_CLOEXEC|uffdUserModeOnly, 0, 0)
 		if errno != 0 {
-			watch.err = fmt.Errorf("userfaultfd: %w", errno)
+			uffd.err = fmt.Errorf("userfaultfd: %w", errno)
 			return
 		}
 		api := uffdioAPIArg{api: uffdAPI, features: uffdFeatureWPAsync | uffdFeatureWPUnpopulated}
 		if err := ioctl(fd, uffdioAPI, unsafe.Pointer(&api)); err != nil {
 			unix.Close(int(fd))
-			watch.err = fmt.Errorf("userfaultfd asynchronous write protection (Linux 6.7 or later): %w", err)
+			uffd.err = fmt.Errorf("userfaultfd asynchronous write protection (Linux 6.7 or later): %w", err)
 			return
 		}
-		pm, err := os.Open("/proc/self/pagemap")
-		if err != nil {
-			unix.Close(int(fd))
-			watch.err = err
-			return
-		}
-		watch.uffd, watch.pagemap, watch.pagemapFile = fd, pm.Fd(), pm // open for the process's life
+		uffd.fd = fd
 	})
-	return watch.err
+	return uffd.err
 }
 
 func ioctl(fd, req uintptr, arg unsafe.Pointer) error {
@@ -124,6 +145,9 @@ func watchAllocator(mem **watchedMemory) experimental.MemoryAllocator {
 		if err != nil {
 			return &heapMemory{max: max}
 		}
+		// 4 KiB pages: a huge page would make one write cost 2 MiB of
+		// compare or copy at the next reset.
+		_ = unix.Madvise(buf, unix.MADV_NOHUGEPAGE) // only a cost if refused
 		*mem = &watchedMemory{buf: buf}
 		return *mem
 	})
@@ -157,7 +181,7 @@ func (m *watchedMemory) Free() {
 func (m *watchedMemory) protect(from, to uint64) error {
 	base := uint64(uintptr(unsafe.Pointer(&m.buf[0])))
 	wp := uffdioWriteprotectArg{rng: uffdioRange{base + from, to - from}, mode: uffdioWriteprotectModeWP}
-	if err := ioctl(watch.uffd, uffdioWriteprotect, unsafe.Pointer(&wp)); err != nil {
+	if err := ioctl(uffd.fd, uffdioWriteprotect, unsafe.Pointer(&wp)); err != nil {
 		return fmt.Errorf("write-protect memory [%#x, %#x): %w", from, to, err)
 	}
 	return nil
@@ -166,7 +190,7 @@ func (m *watchedMemory) protect(from, to uint64) error {
 // snapshot records the memory in use and starts watching writes to it;
 // an error means the platform cannot watch (the caller compares blocks).
 func (m *watchedMemory) snapshot() error {
-	if err := openWatch(); err != nil {
+	if err := openUffd(); err != nil {
 		return err
 	}
 	if m.size == 0 {
@@ -174,7 +198,7 @@ func (m *watchedMemory) snapshot() error {
 	}
 	base := uint64(uintptr(unsafe.Pointer(&m.buf[0])))
 	reg := uffdioRegisterArg{rng: uffdioRange{base, uint64(len(m.buf))}, mode: uffdioRegisterModeWP}
-	if err := ioctl(watch.uffd, uffdioRegister, unsafe.Pointer(&reg)); err != nil {
+	if err := ioctl(uffd.fd, uffdioRegister, unsafe.Pointer(&reg)); err != nil {
 		return fmt.Errorf("userfaultfd register: %w", err)
 	}
 	if err := m.protect(0, m.size); err != nil {
@@ -201,7 +225,7 @@ func (m *watchedMemory) reset() (int, error) {
 		arg := pmScanArg{size: uint64(unsafe.Sizeof(pmScanArg{})), flags: pmScanCheckWPAsync, start: start, end: end,
 			vec: uint64(uintptr(unsafe.Pointer(&m.regions[0]))), vecLen: uint64(len(m.regions)),
 			categoryMask: pageIsWritten, returnMask: pageIsWritten}
-		n, _, errno := unix.Syscall(unix.SYS_IOCTL, watch.pagemap, pagemapScan, uintptr(unsafe.Pointer(&arg)))
+		n, _, errno := unix.Syscall(unix.SYS_IOCTL, pagemap.fd, pagemapScan, uintptr(unsafe.Pointer(&arg)))
 		if errno != 0 {
 			return copied, fmt.Errorf("pagemap scan: %w", errno)
 		}
@@ -225,11 +249,45 @@ func (m *watchedMemory) reset() (int, error) {
 		// Protect the written pages again, the copies included: one walk.
 		arg := pmScanArg{size: uint64(unsafe.Sizeof(pmScanArg{})), flags: pmScanWPMatching | pmScanCheckWPAsync, start: base, end: base + m.size,
 			categoryMask: pageIsWritten, returnMask: pageIsWritten}
-		if _, _, errno := unix.Syscall(unix.SYS_IOCTL, watch.pagemap, pagemapScan, uintptr(unsafe.Pointer(&arg))); errno != 0 {
+		if _, _, errno := unix.Syscall(unix.SYS_IOCTL, pagemap.fd, pagemapScan, uintptr(unsafe.Pointer(&arg))); errno != 0 {
 			return copied, fmt.Errorf("pagemap scan to protect: %w", errno)
 		}
 	}
 	return copied, nil
+}
+
+// touched calls fn with each range of the first size bytes whose pages
+// were written since the mapping was made or last dropped (present or
+// swapped, and not the shared zero page), in order; every other page reads
+// 0. It fails when the kernel cannot say (before Linux 6.7).
+func (m *watchedMemory) touched(size int, fn func(from, to int)) error {
+	if err := openPagemap(); err != nil {
+		return err
+	}
+	if size == 0 {
+		return nil
+	}
+	base := uint64(uintptr(unsafe.Pointer(&m.buf[0])))
+	for start, end := base, base+uint64(size); start < end; {
+		arg := pmScanArg{size: uint64(unsafe.Sizeof(pmScanArg{})), start: start, end: end,
+			vec: uint64(uintptr(unsafe.Pointer(&m.regions[0]))), vecLen: uint64(len(m.regions)),
+			categoryAnyofMask: pageIsPresent | pageIsSwapped, returnMask: pageIsPresent | pageIsSwapped | pageIsPFNZero}
+		n, _, errno := unix.Syscall(unix.SYS_IOCTL, pagemap.fd, pagemapScan, uintptr(unsafe.Pointer(&arg)))
+		if errno != 0 {
+			return fmt.Errorf("pagemap scan: %w", errno)
+		}
+		for _, r := range m.regions[:n] {
+			if r.categories&pageIsPFNZero != 0 && r.categories&pageIsSwapped == 0 {
+				continue // mapped to the zero page: only read
+			}
+			fn(int(r.start-base), int(r.end-base))
+		}
+		if arg.walkEnd <= start {
+			return fmt.Errorf("pagemap scan made no progress at %#x", start-base)
+		}
+		start = arg.walkEnd
+	}
+	return nil
 }
 
 // heapMemory is a linear memory on the Go heap, as wazero's own.

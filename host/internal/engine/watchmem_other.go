@@ -18,3 +18,7 @@ func (*watchedMemory) snapshot() error {
 }
 
 func (*watchedMemory) reset() (int, error) { return 0, nil }
+
+func (*watchedMemory) touched(int, func(from, to int)) error {
+	return errors.New("finding touched pages needs Linux")
+}
