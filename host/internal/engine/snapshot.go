@@ -140,6 +140,13 @@ func (i *Instance) Reset() error {
 	if !ok || len(cur) < i.snap.size {
 		return fmt.Errorf("%w: memory of %d bytes, snapshot of %d", ErrNotResettable, len(cur), i.snap.size)
 	}
+	if len(cur) > i.snap.size {
+		// Wasm memory cannot shrink: kept, the grown pages would be lost
+		// to the guest's allocator (restored to the snapshot's view) and
+		// every such request would bring the instance closer to its
+		// memory limit. A fresh instance starts from the snapshot's size.
+		return fmt.Errorf("%w: memory grew from %d to %d bytes during the request", ErrNotResettable, i.snap.size, len(cur))
+	}
 	if i.tracking {
 		copied, err := i.mem.reset()
 		if err != nil {
