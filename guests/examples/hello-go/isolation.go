@@ -12,7 +12,8 @@ import (
 // The isolation routes let the conformance suite check that isolation =
 // request leaks nothing between requests. The mark of a body S is S with
 // every byte XORed with 0x5A: POST /isolation/secret writes it into a
-// global, the heap, the stack and memory grown by this request; POST
+// global, the heap, the stack and memory grown by this request (POST
+// /isolation/secret-in-place: all but grown memory); POST
 // /isolation/scan counts where it appears in the whole linear memory,
 // comparing on the fly so that the scan never builds the mark itself.
 
@@ -29,31 +30,8 @@ var (
 func memoryPages() int32
 
 func isolationRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /isolation/secret", func(w http.ResponseWriter, r *http.Request) {
-		s, ok := secret(w, r)
-		if !ok {
-			return
-		}
-		for k, c := range s {
-			markGlobal[k] = c ^ markXOR
-		}
-		h := make([]byte, len(s))
-		for k, c := range s {
-			h[k] = c ^ markXOR
-		}
-		markHeap = h
-		markStack(s)
-		// A block larger than the free heap makes the runtime grow memory;
-		// the mark goes at its end, in the newest pages.
-		before := memoryPages()
-		g := make([]byte, 2<<20)
-		for k, c := range s {
-			g[len(g)-len(s)+k] = c ^ markXOR
-		}
-		markGrown = g
-		w.Header().Set("X-Memory-Grown", strconv.FormatBool(memoryPages() > before))
-		io.WriteString(w, "stored")
-	})
+	mux.HandleFunc("POST /isolation/secret", func(w http.ResponseWriter, r *http.Request) { storeMark(w, r, true) })
+	mux.HandleFunc("POST /isolation/secret-in-place", func(w http.ResponseWriter, r *http.Request) { storeMark(w, r, false) })
 	mux.HandleFunc("POST /isolation/scan", func(w http.ResponseWriter, r *http.Request) {
 		s, ok := secret(w, r)
 		if !ok {
@@ -75,6 +53,37 @@ func isolationRoutes(mux *http.ServeMux) {
 		}
 		io.WriteString(w, strconv.Itoa(count))
 	})
+}
+
+// storeMark writes the mark into a global, the heap, the stack and, with
+// grow, memory grown by this request (/isolation/secret-in-place leaves
+// memory's size alone).
+func storeMark(w http.ResponseWriter, r *http.Request, grow bool) {
+	s, ok := secret(w, r)
+	if !ok {
+		return
+	}
+	for k, c := range s {
+		markGlobal[k] = c ^ markXOR
+	}
+	h := make([]byte, len(s))
+	for k, c := range s {
+		h[k] = c ^ markXOR
+	}
+	markHeap = h
+	markStack(s)
+	before := memoryPages()
+	if grow {
+		// A block larger than the free heap makes the runtime grow
+		// memory; the mark goes at its end, in the newest pages.
+		g := make([]byte, 2<<20)
+		for k, c := range s {
+			g[len(g)-len(s)+k] = c ^ markXOR
+		}
+		markGrown = g
+	}
+	w.Header().Set("X-Memory-Grown", strconv.FormatBool(memoryPages() > before))
+	io.WriteString(w, "stored")
 }
 
 // secret reads the request body, 16 to 64 bytes.
