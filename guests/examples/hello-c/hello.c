@@ -14,7 +14,8 @@ static volatile uint64_t spins;
 static void *volatile hoard;
 
 /* The isolation routes: the mark is the request body with every byte XORed
- * with MARK_XOR, built only in the four places /isolation/secret writes. */
+ * with MARK_XOR, built only in the four places /isolation/secret writes (the
+ * first three for /isolation/secret-in-place). */
 #define MARK_XOR 0x5A
 #define MARK_MAX 64
 static unsigned char mark_global[MARK_MAX];
@@ -128,8 +129,10 @@ __attribute__((noinline)) static void mark_stack(ws_bytes s) {
 }
 
 /* POST /isolation/secret: the mark of the body into a global, a heap block,
- * the stack and a page grown now (skipped if the grow fails). */
-static void isolation_secret(ws_bytes s, ws_response *w) {
+ * the stack and, if grow, a page grown now (skipped if the grow fails).
+ * POST /isolation/secret-in-place is the same without grow, so memory keeps
+ * its size. */
+static void isolation_secret(ws_bytes s, int grow, ws_response *w) {
     if (s.len == 0 || s.len > MARK_MAX) {
         ws_set_status(w, 400);
         ws_write_str(w, "body must be 1 to 64 bytes");
@@ -141,10 +144,12 @@ static void isolation_secret(ws_bytes s, ws_response *w) {
     for (uint32_t k = 0; k < s.len; k++) h[k] = s.ptr[k] ^ MARK_XOR;
     mark_heap = h;
     mark_stack(s);
-    size_t old = __builtin_wasm_memory_grow(0, 1);
-    if (old != SIZE_MAX) {
-        volatile unsigned char *g = (volatile unsigned char *)(memory_base + old * 65536);
-        for (uint32_t k = 0; k < s.len; k++) g[k] = s.ptr[k] ^ MARK_XOR;
+    if (grow) {
+        size_t old = __builtin_wasm_memory_grow(0, 1);
+        if (old != SIZE_MAX) {
+            volatile unsigned char *g = (volatile unsigned char *)(memory_base + old * 65536);
+            for (uint32_t k = 0; k < s.len; k++) g[k] = s.ptr[k] ^ MARK_XOR;
+        }
     }
     ws_write_str(w, "stored");
 }
@@ -225,7 +230,9 @@ void ws_serve(const ws_request *req, ws_response *w) {
         ws_write(w, d, (size_t)(num + sizeof num - d));
         ws_write_str(w, "}");
     } else if (ws_bytes_eq(p, "/isolation/secret")) {
-        isolation_secret(req->body, w);
+        isolation_secret(req->body, 1, w);
+    } else if (ws_bytes_eq(p, "/isolation/secret-in-place")) {
+        isolation_secret(req->body, 0, w);
     } else if (ws_bytes_eq(p, "/isolation/scan")) {
         isolation_scan(req->body, w);
     } else if (ws_bytes_eq(p, "/kv")) {

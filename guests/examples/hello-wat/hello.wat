@@ -6,6 +6,7 @@
 ;; Memory map:
 ;;   0x0000 - 0x02ff  constant strings (data segments at the end)
 ;;   0x0300 - 0x031f  scratch for formatting a decimal number
+;;   0x0320 - 0x033f  more constant strings (the last data segments)
 ;;   0x0400 - 0x043f  static buffer: /isolation/secret's "global" copy
 ;;   0x0800 - 0x0fff  shadow stack, growing down from $sp (0x1000); call
 ;;                    frames of /isolation/secret's stack copy live here
@@ -14,7 +15,8 @@
 ;;   0x10000          the request record, copied here by request_read
 ;;   after it         the response record being built (8-aligned)
 ;; Memory grows on demand, so bodies of any size up to max_memory work;
-;; /isolation/secret also grows it by one page to write there.
+;; /isolation/secret also grows it by one page to write there
+;; (/isolation/secret-in-place does not).
 (module
   ;; Host functions (module "wasmserve"). Pointers and lengths are i32 offsets
   ;; into this module's memory.
@@ -183,7 +185,7 @@
 
   ;; Isolation routes. The "mark" is the request body with every byte XORed
   ;; with 0x5A; it is only ever built by $put_mark, at the places
-  ;; /isolation/secret chooses, and /isolation/scan compares on the fly.
+  ;; $secret chooses, and /isolation/scan compares on the fly.
 
   ;; Writes the mark of [src, src+n) to [dst, dst+n).
   (func $put_mark (param $dst i32) (param $src i32) (param $n i32)
@@ -228,9 +230,10 @@
     (local.get $sum))
 
   ;; /isolation/secret: the mark of the body [src, src+n), at most 64 bytes
-  ;; of it, in the static buffer, a heap block, a stack frame and the first
-  ;; byte of a page grown now (skipped if the grow fails).
-  (func $secret (param $src i32) (param $n i32)
+  ;; of it, in the static buffer, a heap block, a stack frame and, when
+  ;; $grow is set, the first byte of a page grown now (skipped if the grow
+  ;; fails). /isolation/secret-in-place clears $grow: memory keeps its size.
+  (func $secret (param $src i32) (param $n i32) (param $grow i32)
     (local $old i32)
     (if (i32.gt_u (local.get $n) (i32.const 64))
       (then (local.set $n (i32.const 64))))
@@ -238,6 +241,8 @@
     (global.set $last_block (call $alloc (local.get $n)))
     (call $put_mark (global.get $last_block) (local.get $src) (local.get $n))
     (global.set $sink (i32.add (global.get $sink) (call $stack_mark (local.get $src) (local.get $n))))
+    (if (i32.eqz (local.get $grow))
+      (then (return)))
     (local.set $old (memory.grow (i32.const 1)))
     (if (i32.ne (local.get $old) (i32.const -1))
       (then (call $put_mark (i32.shl (local.get $old) (i32.const 16)) (local.get $src) (local.get $n)))))
@@ -381,7 +386,18 @@
     (if (call $eq (local.get $path) (local.get $plen) (i32.const 0x2d0) (i32.const 17))
       (then
         (call $secret
-          (i32.add (global.get $REQ) (i32.load offset=36 (global.get $REQ))) (i32.load offset=40 (global.get $REQ)))
+          (i32.add (global.get $REQ) (i32.load offset=36 (global.get $REQ))) (i32.load offset=40 (global.get $REQ))
+          (i32.const 1))
+        (call $write (i32.const 0x2f8) (i32.const 6))
+        (return (call $finish (i32.const 200)))))
+
+    ;; /isolation/secret-in-place : the same without growing memory: the
+    ;; mark in the static buffer, a heap block and a stack frame, "stored"
+    (if (call $eq (local.get $path) (local.get $plen) (i32.const 0x320) (i32.const 26))
+      (then
+        (call $secret
+          (i32.add (global.get $REQ) (i32.load offset=36 (global.get $REQ))) (i32.load offset=40 (global.get $REQ))
+          (i32.const 0))
         (call $write (i32.const 0x2f8) (i32.const 6))
         (return (call $finish (i32.const 200)))))
 
@@ -432,4 +448,5 @@
   (data (i32.const 0x2c0) "/")                         ;; 1
   (data (i32.const 0x2d0) "/isolation/secret")         ;; 17
   (data (i32.const 0x2e8) "/isolation/scan")           ;; 15
-  (data (i32.const 0x2f8) "stored"))                   ;; 6
+  (data (i32.const 0x2f8) "stored")                    ;; 6
+  (data (i32.const 0x320) "/isolation/secret-in-place")) ;; 26
