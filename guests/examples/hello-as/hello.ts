@@ -9,15 +9,16 @@ let counter: u64 = 0;
 let spins: u64 = 0;
 const hoard: Array<ArrayBuffer> = [];
 
-// The request isolation check (/isolation/secret and /isolation/scan): the
-// secret's "mark" is its bytes XORed with ISO_KEY. It is written only where
-// /isolation/secret puts it, byte by byte from the request body, and never
-// built anywhere else, so /isolation/scan counts exactly those copies.
+// The request isolation check (/isolation/secret, /isolation/secret-in-place
+// and /isolation/scan): the secret's "mark" is its bytes XORed with ISO_KEY.
+// It is written only where the two secret routes put it, byte by byte from
+// the request body, and never built anywhere else, so /isolation/scan counts
+// exactly those copies.
 const ISO_KEY: u8 = 0x5a;
 const ISO_MAX: i32 = 64;
 // The global copy: 64 bytes in the module's data segment.
 const isoGlobal: usize = memory.data(ISO_MAX);
-// The heap copy: allocated per /isolation/secret and kept reachable here.
+// The heap copy: allocated per secret request and kept reachable here.
 let isoHeap: Uint8Array | null = null;
 // A checksum of the stack copy read back, so its writes cannot be elided.
 let isoSink: u32 = 0;
@@ -75,13 +76,16 @@ function serve(req: Request, w: Response): void {
     // 16 KiB blocks, so the failed growth is within a page of max_memory;
     // the allocator traps when memory.grow fails.
     while (true) hoard.push(new ArrayBuffer(16 << 10));
-  } else if (p == "/isolation/secret" || p == "/isolation/scan") {
+  } else if (p == "/isolation/secret" || p == "/isolation/secret-in-place" || p == "/isolation/scan") {
     const n = req.body.byteLength;
     if (n < 16 || n > ISO_MAX) {
       w.status = 400;
       w.writeString("body must be 16..64 bytes");
-    } else if (p == "/isolation/secret") {
-      isoSecret(req.body.dataStart, n);
+    } else if (p != "/isolation/scan") {
+      // secret-in-place leaves out grown memory: under isolation = request a
+      // request that grows memory ends its instance, so only a request that
+      // does not grow it exercises the reset to the snapshot.
+      isoSecret(req.body.dataStart, n, p == "/isolation/secret");
       w.writeString("stored");
     } else {
       w.writeString(isoScan(req.body.dataStart, n).toString());
@@ -97,15 +101,16 @@ function isoMark(dst: usize, src: usize, n: i32): void {
   for (let i = 0; i < n; i++) store<u8>(dst + <usize>i, load<u8>(src + <usize>i) ^ ISO_KEY);
 }
 
-// Writes the mark of the secret (n bytes at src, 16..64) into the four
-// places a request can leave data in: a global, the heap, the stack and
-// memory grown during the request.
-function isoSecret(src: usize, n: i32): void {
+// Writes the mark of the secret (n bytes at src, 16..64) into the places a
+// request can leave data in: a global, the heap, the stack and, if grow is
+// set, memory grown during the request.
+function isoSecret(src: usize, n: i32, grow: bool): void {
   isoMark(isoGlobal, src, n);
   const h = new Uint8Array(n);
   isoMark(h.dataStart, src, n);
   isoHeap = h;
   isoSink = isoStack(src, n);
+  if (!grow) return;
   // Grown memory: a page of its own, past everything the allocator manages
   // (it grows from memory.size() onwards, so it never hands this page out).
   const old = memory.grow(1);

@@ -7,6 +7,9 @@
 //! secret writes a mark (the body, every byte XORed with 0x5A) into a global,
 //! the heap, the stack and a freshly grown page; scan counts the copies of the
 //! mark in the whole linear memory without ever building it.
+//! `POST /isolation/secret-in-place` writes the mark into the same places save
+//! the grown page, so memory does not grow and the request exercises the reset
+//! of a snapshot rather than the end of the instance.
 
 use core::arch::wasm32;
 use core::ptr::{read_volatile, write_volatile};
@@ -114,14 +117,14 @@ fn serve(req: &Request, w: &mut Response) {
         out.push_str(&format!(",\"counter\":{}}}", count));
         w.header("Content-Type", "application/json");
         w.write(out);
-    } else if path == b"/isolation/secret" {
+    } else if path == b"/isolation/secret" || path == b"/isolation/secret-in-place" {
         let secret = req.body;
         if secret.is_empty() || secret.len() > MARK_MAX {
             w.set_status(400);
             w.write("secret must be 1..64 bytes");
             return;
         }
-        mark_secret(secret);
+        mark_secret(secret, path == b"/isolation/secret");
         w.write("stored");
     } else if path == b"/isolation/scan" {
         let secret = req.body;
@@ -154,10 +157,10 @@ fn serve(req: &Request, w: &mut Response) {
 wasmserve::export!(serve, init);
 
 /// Writes the mark of secret (1..=MARK_MAX bytes) into a global, the heap, the
-/// stack and a page grown for the purpose. Every byte is XORed straight into
-/// its place with a volatile write, so no other copy of the mark is built and
-/// none of these copies can be optimised away.
-fn mark_secret(secret: &[u8]) {
+/// stack and, if grow, a page grown for the purpose. Every byte is XORed
+/// straight into its place with a volatile write, so no other copy of the mark
+/// is built and none of these copies can be optimised away.
+fn mark_secret(secret: &[u8], grow: bool) {
     // 1. The global buffer.
     for (k, &b) in secret.iter().enumerate() {
         // SAFETY: k < secret.len() <= MARK_MAX; the guest is single-threaded.
@@ -171,7 +174,11 @@ fn mark_secret(secret: &[u8]) {
     MARK_HEAP.store(heap.as_mut_ptr(), Ordering::Relaxed);
     // 3. A stack buffer, in a function of its own.
     mark_stack(secret);
-    // 4. A page grown now; if memory cannot grow, this place is skipped.
+    // 4. A page grown now; if memory cannot grow, or grow is false (the mark
+    // stays in place), this place is skipped.
+    if !grow {
+        return;
+    }
     let old_pages = wasm32::memory_grow(0, 1);
     if old_pages != usize::MAX {
         let page = (old_pages * PAGE) as *mut u8;
