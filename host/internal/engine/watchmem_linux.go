@@ -308,3 +308,16 @@ func (m *heapMemory) Reallocate(size uint64) []byte {
 }
 
 func (m *heapMemory) Free() { m.buf = nil }
+
+// kernelSupport reports what the kernel offers Reset: tracking written
+// pages (userfaultfd asynchronous write protection) and finding touched
+// pages (PAGEMAP_SCAN).
+func kernelSupport() (tracking, touched bool) {
+	var m *watchedMemory
+	if _, ok := watchAllocator(&m).Allocate(0, 1<<16).(*watchedMemory); !ok {
+		return false, false
+	}
+	defer m.Free()
+	m.Reallocate(1 << 16)
+	return openUffd() == nil, m.touched(1<<16, func(int, int) {}) == nil
+}

@@ -22,3 +22,5 @@ func (*watchedMemory) reset() (int, error) { return 0, nil }
 func (*watchedMemory) touched(int, func(from, to int)) error {
 	return errors.New("finding touched pages needs Linux")
 }
+
+func kernelSupport() (tracking, touched bool) { return false, false }
