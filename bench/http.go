@@ -47,25 +47,32 @@ type httpCase struct {
 	body  int // POST body size; 0 = GET
 }
 
-func benchHTTP(o *options, b *builds, r *report) error {
-	targets := httpTargets(o, b)
-	servers := make([]*server, len(targets))
-	defer func() {
+// startAll starts every target and checks it with verify; stop stops
+// those that started, also when err is set.
+func startAll(o *options, targets []httpTarget, verify func(*server) error) (servers []*server, stop func(), err error) {
+	stop = func() {
 		for _, s := range servers {
-			if s != nil {
-				s.stop()
-			}
+			s.stop()
 		}
-	}()
-	for i, t := range targets {
+	}
+	for _, t := range targets {
 		s, err := start(o, t.name, t.argv...)
 		if err != nil {
-			return err
+			return servers, stop, err
 		}
-		servers[i] = s
+		servers = append(servers, s)
 		if err := verify(s); err != nil {
-			return err
+			return servers, stop, err
 		}
+	}
+	return servers, stop, nil
+}
+
+func benchHTTP(o *options, b *builds, r *report) error {
+	servers, stop, err := startAll(o, httpTargets(o, b), verify)
+	defer stop()
+	if err != nil {
+		return err
 	}
 	for _, c := range []httpCase{{"HTTP hello", "/", 0}, {"HTTP echo 64 KiB", "/echo", 64 << 10}} {
 		runs := make([][]result, len(servers))

@@ -12,31 +12,17 @@ import (
 // cost of resetting an instance after every request is measured side by
 // side, per language.
 func benchIsolation(o *options, b *builds, r *report) error {
-	type target struct {
-		name string
-		argv []string
-	}
-	var targets []target
+	var targets []httpTarget
 	for _, g := range b.guests {
 		ini := filepath.Join(filepath.Dir(g.module), "app.ini")
 		targets = append(targets,
-			target{g.name + " guest, isolation = worker", []string{b.wasmserve, "--bind", "127.0.0.1:PORT", ini}},
-			target{g.name + " guest, isolation = request", []string{"env", "WASMSERVE_ISOLATION=request", b.wasmserve, "--bind", "127.0.0.1:PORT", ini}})
+			httpTarget{g.name + " guest, isolation = worker", []string{b.wasmserve, "--bind", "127.0.0.1:PORT", ini}},
+			httpTarget{g.name + " guest, isolation = request", []string{"env", "WASMSERVE_ISOLATION=request", b.wasmserve, "--bind", "127.0.0.1:PORT", ini}})
 	}
-	servers := make([]*server, len(targets))
-	defer func() {
-		for _, s := range servers {
-			if s != nil {
-				s.stop()
-			}
-		}
-	}()
-	for i, t := range targets {
-		s, err := start(o, t.name, t.argv...)
-		if err != nil {
-			return err
-		}
-		servers[i] = s
+	servers, stop, err := startAll(o, targets, func(*server) error { return nil })
+	defer stop()
+	if err != nil {
+		return err
 	}
 	runs := make([][]result, len(servers))
 	for round := 0; round < o.rounds; round++ {
