@@ -139,16 +139,30 @@ func testResetMatchesAFreshInstance(t *testing.T, m *Module, inst *Instance) {
 	fresh := newScratch(t, m)
 	size := fresh.m.Memory().Size()
 	wantMem, _, wantGlobals := fresh.state(t, size)
+	// Hot pages are protected again every few resets here, so that both
+	// their promotion and their return are exercised.
+	relearn := func(inst *Instance) {
+		if inst.mem != nil {
+			inst.mem.relearn = 5
+		}
+	}
+	relearn(inst)
 	rng := rand.New(rand.NewPCG(1, 2))
-	regrown := 0
-	for round := range 200 {
-		// Random writes: memory anywhere, globals, now and then a grow
-		// (after which the instance cannot be reset and is replaced).
+	const rounds = 600
+	regrown, promoted := 0, 0
+	for round := range rounds {
+		// Random writes: memory anywhere (half of them in the first four
+		// pages, so that pages are written round after round, as a
+		// guest's stack is), globals, now and then a grow (after which the
+		// instance cannot be reset and is replaced).
 		for range rng.IntN(20) {
 			switch rng.IntN(7) {
 			case 0, 1, 2:
-				cur := inst.m.Memory().Size()
-				inst.call(t, "poke", uint64(rng.Uint32N(cur)), uint64(rng.Uint32N(255)+1))
+				at := rng.Uint32N(inst.m.Memory().Size())
+				if rng.IntN(2) == 0 {
+					at = rng.Uint32N(4 << 12)
+				}
+				inst.call(t, "poke", uint64(at), uint64(rng.Uint32N(255)+1))
 			case 3:
 				inst.call(t, []string{"setpriv", "setpub"}[rng.IntN(2)], uint64(rng.Uint32()))
 			case 4:
@@ -168,8 +182,12 @@ func testResetMatchesAFreshInstance(t *testing.T, m *Module, inst *Instance) {
 			if !errors.Is(err, ErrNotResettable) {
 				t.Fatalf("round %d: Reset after memory grew: %v, want ErrNotResettable", round, err)
 			}
+			if inst.mem != nil {
+				promoted += inst.mem.promoted
+			}
 			inst.Close(context.Background())
 			inst = newScratch(t, m)
+			relearn(inst)
 			regrown++
 			continue
 		}
@@ -187,8 +205,14 @@ func testResetMatchesAFreshInstance(t *testing.T, m *Module, inst *Instance) {
 			t.Fatalf("round %d: globals %v after Reset, fresh %v", round, globals, wantGlobals)
 		}
 	}
-	if regrown == 0 || regrown > 150 {
-		t.Fatalf("%d of 200 rounds grew memory: the test covers too little", regrown)
+	if regrown == 0 || regrown > rounds*3/4 {
+		t.Fatalf("%d of %d rounds grew memory: the test covers too little", regrown, rounds)
+	}
+	if inst.mem != nil {
+		promoted += inst.mem.promoted
+	}
+	if inst.tracking && promoted == 0 {
+		t.Fatalf("no page was written at two resets in a row: the hot pages are not tested")
 	}
 }
 

@@ -33,7 +33,32 @@ type watchedMemory struct {
 	snap    []byte // the memory at the snapshot
 	failed  error  // protecting grown memory failed: Reset refuses
 	regions [64]pageRegion
+	// Pages written at two resets in a row are hot: they stay unprotected
+	// (the scan reports them as written every time) and are copied back at
+	// every reset, which costs less than a page fault and a protection per
+	// request. Every hotRelearn resets they are protected again, so that
+	// pages no longer written stop being copied.
+	hot, last, now []uint64 // bit sets, one bit per page
+	resets         int
+	relearn        int // hotRelearn; tests make it shorter
+	promoted       int // pages made hot, for tests
 }
+
+// hotRelearn is how many resets a page stays hot before it is protected
+// again.
+const hotRelearn = 256
+
+const pageShift = 12 // 4 KiB pages
+
+func setBit(s []uint64, i int) []uint64 {
+	for i>>6 >= len(s) {
+		s = append(s, 0)
+	}
+	s[i>>6] |= 1 << (i & 63)
+	return s
+}
+
+func hasBit(s []uint64, i int) bool { return i>>6 < len(s) && s[i>>6]&(1<<(i&63)) != 0 }
 
 // Kernel interface (include/uapi/linux/userfaultfd.h, include/uapi/linux/fs.h).
 const (
@@ -148,7 +173,7 @@ func watchAllocator(mem **watchedMemory) experimental.MemoryAllocator {
 		// 4 KiB pages: a huge page would make one write cost 2 MiB of
 		// compare or copy at the next reset.
 		_ = unix.Madvise(buf, unix.MADV_NOHUGEPAGE) // only a cost if refused
-		*mem = &watchedMemory{buf: buf}
+		*mem = &watchedMemory{buf: buf, relearn: hotRelearn}
 		return *mem
 	})
 }
@@ -221,6 +246,7 @@ func (m *watchedMemory) reset() (int, error) {
 	}
 	base := uint64(uintptr(unsafe.Pointer(&m.buf[0])))
 	copied := 0
+	clear(m.now)
 	for start, end := base, base+m.size; start < end; {
 		arg := pmScanArg{size: uint64(unsafe.Sizeof(pmScanArg{})), flags: pmScanCheckWPAsync, start: start, end: end,
 			vec: uint64(uintptr(unsafe.Pointer(&m.regions[0]))), vecLen: uint64(len(m.regions)),
@@ -239,20 +265,46 @@ func (m *watchedMemory) reset() (int, error) {
 				clear(z)
 				copied += len(z)
 			}
+			for p := from >> pageShift; p < to>>pageShift; p++ {
+				m.now = setBit(m.now, p)
+			}
 		}
 		if arg.walkEnd <= start {
 			return copied, fmt.Errorf("pagemap scan made no progress at %#x", start-base)
 		}
 		start = arg.walkEnd
 	}
-	if copied > 0 {
-		// Protect the written pages again, the copies included: one walk.
-		arg := pmScanArg{size: uint64(unsafe.Sizeof(pmScanArg{})), flags: pmScanWPMatching | pmScanCheckWPAsync, start: base, end: base + m.size,
-			categoryMask: pageIsWritten, returnMask: pageIsWritten}
-		if _, _, errno := unix.Syscall(unix.SYS_IOCTL, pagemap.fd, pagemapScan, uintptr(unsafe.Pointer(&arg))); errno != 0 {
-			return copied, fmt.Errorf("pagemap scan to protect: %w", errno)
+	m.resets++
+	if m.resets%m.relearn == 0 {
+		// Protect every written page again, the hot ones included; those
+		// still written become hot again two resets later.
+		clear(m.hot)
+		clear(m.last)
+	}
+	// Protect again each written page that is not hot, in runs; a page
+	// written at the previous reset too becomes hot instead.
+	run := -1
+	for p := 0; p <= int(m.size>>pageShift); p++ {
+		protect := false
+		if p < int(m.size>>pageShift) && hasBit(m.now, p) && !hasBit(m.hot, p) {
+			if hasBit(m.last, p) {
+				m.hot = setBit(m.hot, p)
+				m.promoted++
+			} else {
+				protect = true
+			}
+		}
+		switch {
+		case protect && run < 0:
+			run = p
+		case !protect && run >= 0:
+			if err := m.protect(uint64(run)<<pageShift, uint64(p)<<pageShift); err != nil {
+				return copied, err
+			}
+			run = -1
 		}
 	}
+	m.last, m.now = m.now, m.last
 	return copied, nil
 }
 

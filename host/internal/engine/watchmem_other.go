@@ -9,7 +9,11 @@ import (
 )
 
 // watchedMemory exists on Linux only; elsewhere Reset compares blocks.
-type watchedMemory struct{ buf []byte }
+type watchedMemory struct {
+	buf      []byte
+	promoted int
+	relearn  int
+}
 
 func watchAllocator(**watchedMemory) experimental.MemoryAllocator { return nil }
 
@@ -24,3 +28,5 @@ func (*watchedMemory) touched(int, func(from, to int)) error {
 }
 
 func kernelSupport() (tracking, touched bool) { return false, false }
+
+const hotRelearn = 256
