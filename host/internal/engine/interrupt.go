@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
@@ -17,7 +18,8 @@ import (
 // stops the call when its deadline passed or the module is closing, and
 // otherwise returns at once; entering Go is what lets a garbage collection
 // stop the world while a guest spins (compiled guest code cannot be
-// preempted) and lets the scheduler run other goroutines.
+// preempted), and the import yields to the scheduler so that other
+// goroutines run even on a single CPU.
 
 // refillBudget is the budget the interrupt import gives back: about a
 // millisecond of a tight loop between two host calls.
@@ -67,6 +69,11 @@ func interrupt(ctx context.Context, _ api.Module, stack []uint64) {
 			panic(&interrupted{phase: inst.phase, limit: inst.limit})
 		}
 	}
+	// Let other goroutines run: compiled guest code cannot be preempted,
+	// so with one CPU (GOMAXPROCS=1) a spinning guest would otherwise hold
+	// it until the scheduler forces a switch (about 10 ms), and every
+	// other request would wait that long.
+	runtime.Gosched()
 	stack[0] = refillBudget
 }
 
