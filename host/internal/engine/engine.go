@@ -47,9 +47,10 @@ type Options struct {
 	// Snapshot makes each instance record its state after start-up, so
 	// that Instance.Reset can restore it (isolation = request).
 	Snapshot bool
-	// compareReset makes Reset compare memory in blocks even where pages
-	// can be dropped (tests of both ways).
-	compareReset bool
+	// resetWay, for tests, limits how Reset may work: resetBest (the
+	// best the platform offers), resetTouched (compare the touched pages,
+	// do not track writes) or resetCompare (compare the whole memory).
+	resetWay int
 	// Config is the app config the guest reads, in order.
 	Config []ConfigEntry
 	// Mounts are read-only directories preopened for WASI.

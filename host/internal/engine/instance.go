@@ -129,7 +129,7 @@ func (m *Module) NewInstance(ctx context.Context, id int) (*Instance, error) {
 	}
 	inst.setDeadline(phaseStart, m.opts.InitTimeout)
 	ictx := inst.ctx
-	if m.opts.Snapshot && !m.opts.compareReset {
+	if m.opts.Snapshot && m.opts.resetWay != resetCompare {
 		ictx = experimental.WithMemoryAllocator(ictx, watchAllocator(&inst.mem))
 	}
 	mod, err := m.rt.InstantiateModule(ictx, m.compiled, mc)

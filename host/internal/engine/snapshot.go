@@ -15,38 +15,27 @@ import (
 // puts that state back after a request, so that the next request cannot
 // see anything the previous one left, without instantiating again.
 //
-// On Linux (6.7 or later), when start-up touched more than watchMinBytes
-// of memory, the kernel tracks the pages written since the snapshot (see
-// watchedMemory) and Reset copies the snapshot back into those only: its
-// cost follows what a request wrote, not the memory's size. Otherwise
-// Reset compares the pages touched since the snapshot (all of memory where
-// the kernel cannot say) with the snapshot in blocks and copies back the
-// blocks that differ. Wasm memory cannot shrink: a request that grew it
-// makes Reset fail, and the instance is replaced. Modules whose state
-// lives elsewhere too (tables or segments changed at run time, imported
-// or shared memory, v128 globals) are not resettable: Resettable says why.
+// On Linux (6.7 or later) the kernel tracks the pages written since the
+// snapshot (see watchedMemory) and Reset copies the snapshot back into
+// those only: its cost follows what a request wrote, not the memory's
+// size. Where writes cannot be tracked (userfaultfd refused), Reset
+// compares the pages touched since the snapshot (all of memory where the
+// kernel cannot say that either) with the snapshot in blocks and copies
+// back the blocks that differ. Wasm memory cannot shrink: a request that
+// grew it makes Reset fail, and the instance is replaced. Modules whose
+// state lives elsewhere too (tables or segments changed at run time,
+// imported or shared memory, v128 globals) are not resettable: Resettable
+// says why.
 
 // resetBlock is the unit of comparison and copy.
 const resetBlock = 4 << 10
 
-// watchMinBytes is how much memory start-up must have touched for Reset
-// to track written pages rather than compare the touched ones: comparing
-// costs about 3 µs plus 33 µs per MiB touched (more once the memory is out
-// of the CPU's caches), tracking about 5 µs plus 3 µs per page a request
-// writes (its page faults), measured with BenchmarkIsolation and end to
-// end. A Go guest touches megabytes at start-up; WAT, C, Rust and
-// AssemblyScript examples tens to hundreds of KiB.
-const watchMinBytes = 512 << 10
-
-// touchedBytes is how many of the first size bytes of m were touched, or
-// size when the kernel cannot say.
-func touchedBytes(m *watchedMemory, size int) int {
-	n := 0
-	if m.touched(size, func(from, to int) { n += to - from }) != nil {
-		return size
-	}
-	return n
-}
+// How Reset may work (Options.resetWay, for tests).
+const (
+	resetBest    = iota // track writes, else compare touched pages, else compare all
+	resetTouched        // compare touched pages, else all
+	resetCompare        // compare all
+)
 
 // ErrNotResettable is wrapped by the error of Reset on an instance that
 // has no snapshot or whose module cannot be restored exactly.
@@ -98,7 +87,7 @@ func (i *Instance) takeSnapshot() error {
 	if i.mem != nil && (len(b) == 0 || &i.mem.buf[0] != &b[0]) {
 		i.mem = nil // not the memory the allocator made
 	}
-	if i.mem != nil && touchedBytes(i.mem, len(b)) > watchMinBytes {
+	if i.mem != nil && i.mod.opts.resetWay == resetBest {
 		if err := i.mem.snapshot(); err != nil {
 			i.mod.watchFallback.Do(func() {
 				i.log.Info("isolation = request: written pages cannot be tracked here, so each reset compares memory with its snapshot", "reason", err.Error())

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -40,13 +39,13 @@ const scratchGuest = `(module
   (func (export "grow") (result i32) (memory.grow (i32.const 1))))`
 
 func loadScratch(t *testing.T, wat string, snapshot bool) *Module {
-	return loadScratchReset(t, wat, snapshot, false)
+	return loadScratchReset(t, wat, snapshot, resetBest)
 }
 
-func loadScratchReset(t *testing.T, wat string, snapshot, compare bool) *Module {
+func loadScratchReset(t *testing.T, wat string, snapshot bool, way int) *Module {
 	t.Helper()
 	m, err := Load(context.Background(), Options{Path: "scratch.wasm", Binary: testguest.WAT(t, wat), CacheDir: testguest.CacheDir(),
-		Snapshot: snapshot, compareReset: compare, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Snapshot: snapshot, resetWay: way, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,23 +102,16 @@ func TestResetMatchesAFreshInstance(t *testing.T) {
 	t.Logf("%s: written pages tracked: %v, touched pages found: %v", runtime.GOOS, tracking, touched)
 	for _, way := range []struct {
 		name              string
-		pages             int  // memory at the snapshot
-		compare           bool // Options.compareReset
+		way               int  // Options.resetWay
 		tracking, touched bool // how Reset is expected to work
 	}{
-		{"tracking written pages", 9, false, tracking, !tracking && touched},
-		{"comparing touched pages", 2, false, false, touched},
-		{"comparing all pages", 9, true, false, false},
+		{"tracking written pages", resetBest, tracking, !tracking && touched},
+		{"comparing touched pages", resetTouched, false, touched},
+		{"comparing all pages", resetCompare, false, false},
 	} {
 		t.Run(way.name, func(t *testing.T) {
 			t.Parallel()
-			wat := strings.Replace(scratchGuest, `(memory (export "memory") 9)`, fmt.Sprintf(`(memory (export "memory") %d)`, way.pages), 1)
-			if way.pages == 9 {
-				// Start-up touches more than watchMinBytes.
-				wat = strings.Replace(wat, `(global.set $priv (i32.const 70))`,
-					`(global.set $priv (i32.const 70)) (memory.fill (i32.const 0x10000) (i32.const 7) (i32.const 0x80000))`, 1)
-			}
-			m := loadScratchReset(t, wat, true, way.compare)
+			m := loadScratchReset(t, scratchGuest, true, way.way)
 			inst := newScratch(t, m)
 			if inst.tracking != way.tracking || inst.snap.sparse != way.touched {
 				t.Fatalf("Reset tracks written pages: %v, compares touched pages: %v; want %v, %v", inst.tracking, inst.snap.sparse, way.tracking, way.touched)

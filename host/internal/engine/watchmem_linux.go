@@ -23,9 +23,8 @@ import (
 // pages (ioctl PAGEMAP_SCAN on /proc/self/pagemap), copies the snapshot's
 // bytes back into them (zero past the snapshot) and protects them again.
 // Its cost follows the pages a request wrote, not the memory's size.
-// It needs Linux 6.7 or later; elsewhere Reset compares blocks. For
-// memories too small for tracking to pay, touched tells Reset which pages
-// to compare.
+// It needs Linux 6.7 or later; elsewhere Reset compares blocks. Where
+// userfaultfd is refused, touched tells Reset which pages to compare.
 type watchedMemory struct {
 	buf     []byte // the whole reservation
 	size    uint64 // bytes in use
