@@ -47,7 +47,15 @@ type watchedMemory struct {
 // again.
 const hotRelearn = 256
 
-const pageShift = 12 // 4 KiB pages
+// pageShift is log2 of the system's page size, the unit the kernel
+// reports and protects.
+var pageShift = func() int {
+	n := 0
+	for 1<<n < os.Getpagesize() {
+		n++
+	}
+	return n
+}()
 
 func setBit(s []uint64, i int) []uint64 {
 	for i>>6 >= len(s) {
