@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,6 +59,9 @@ type Instance struct {
 	// the pages written to it since the snapshot.
 	mem      *watchedMemory
 	tracking bool
+	// cleanCall is set by Reset and cleared by a guest call that took a
+	// page fault (see callGuest).
+	cleanCall bool
 }
 
 // FaultKind classifies a failed guest call.
@@ -251,7 +255,7 @@ func (i *Instance) Handle(c *Call) (abi.Response, error) {
 	i.stack[0] = uint64(uint32(len(i.record)))
 	i.beginCall()
 	i.beginOutbound(c)
-	err := i.handle.CallWithStack(i.ctx, i.stack)
+	err := i.callGuest(i.handle, i.stack)
 	i.endOutbound()
 	i.endCall(err != nil)
 	i.trace = ""
@@ -263,6 +267,25 @@ func (i *Instance) Handle(c *Call) (abi.Response, error) {
 		return abi.Response{}, &Fault{Kind: BadResponse, Worker: i.ID, Err: err}
 	}
 	return resp, nil
+}
+
+// callGuest calls fn; every guest call after start-up goes through it.
+// When Reset tracks written pages, it also records
+// whether the call wrote only to pages left unprotected: the goroutine
+// stays on its thread for the call, and a write to any other page of
+// guest memory is a page fault of that thread (no other thread writes
+// guest memory during a call), so an unchanged fault count means Reset
+// can copy back those pages without asking the kernel which were written.
+func (i *Instance) callGuest(fn api.Function, stack []uint64) error {
+	if !i.tracking {
+		return fn.CallWithStack(i.ctx, stack)
+	}
+	runtime.LockOSThread()
+	before := threadFaults()
+	err := fn.CallWithStack(i.ctx, stack)
+	i.cleanCall = i.cleanCall && before >= 0 && threadFaults() == before
+	runtime.UnlockOSThread()
+	return err
 }
 
 func (i *Instance) classify(err error, timeout time.Duration) error {

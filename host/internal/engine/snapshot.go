@@ -93,7 +93,7 @@ func (i *Instance) takeSnapshot() error {
 				i.log.Info("isolation = request: written pages cannot be tracked here, so each reset compares memory with its snapshot", "reason", err.Error())
 			})
 		} else {
-			i.tracking = true
+			i.tracking, i.cleanCall = true, true
 		}
 	}
 	if !i.tracking {
@@ -150,7 +150,8 @@ func (i *Instance) Reset() error {
 		return fmt.Errorf("%w: memory grew from %d to %d bytes during the request", ErrNotResettable, i.snap.size, len(cur))
 	}
 	if i.tracking {
-		copied, err := i.mem.reset()
+		copied, err := i.mem.reset(i.cleanCall)
+		i.cleanCall = true
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrNotResettable, err)
 		}

@@ -5,6 +5,7 @@ package engine
 import (
 	"bytes"
 	"fmt"
+	"math/bits"
 	"os"
 	"sync"
 	"unsafe"
@@ -41,6 +42,7 @@ type watchedMemory struct {
 	resets         int
 	relearn        int // hotRelearn; tests make it shorter
 	promoted       int // pages made hot, for tests
+	fast           int // resets that copied the hot pages only, for tests
 }
 
 // hotRelearn is how many resets a page stays hot before it is protected
@@ -243,13 +245,30 @@ func (m *watchedMemory) snapshot() error {
 
 // reset copies the snapshot back into every page written since the last
 // reset, zeroes those past it, protects them again and returns the bytes
-// copied.
-func (m *watchedMemory) reset() (int, error) {
+// copied. With onlyHot, nothing but the hot pages can have been written
+// (see Instance.callGuest): they are copied back without asking the kernel.
+func (m *watchedMemory) reset(onlyHot bool) (int, error) {
 	if m.failed != nil {
 		return 0, m.failed
 	}
 	if m.watched == 0 {
 		return 0, nil
+	}
+	if onlyHot && (m.resets+1)%m.relearn != 0 {
+		m.resets++
+		copied := 0
+		clear(m.now)
+		for w, bits := range m.hot {
+			for ; bits != 0; bits &= bits - 1 {
+				p := w<<6 + bits64(bits)
+				from, to := p<<pageShift, min((p+1)<<pageShift, int(m.size))
+				copied += m.restore(from, to)
+				m.now = setBit(m.now, p)
+			}
+		}
+		m.fast++
+		m.last, m.now = m.now, m.last
+		return copied, nil
 	}
 	base := uint64(uintptr(unsafe.Pointer(&m.buf[0])))
 	copied := 0
@@ -264,14 +283,7 @@ func (m *watchedMemory) reset() (int, error) {
 		}
 		for _, r := range m.regions[:n] {
 			from, to := int(r.start-base), int(r.end-base)
-			if from < len(m.snap) {
-				copied += copy(m.buf[from:min(to, len(m.snap))], m.snap[from:])
-			}
-			if to > len(m.snap) {
-				z := m.buf[max(from, len(m.snap)):to]
-				clear(z)
-				copied += len(z)
-			}
+			copied += m.restore(from, to)
 			for p := from >> pageShift; p < to>>pageShift; p++ {
 				m.now = setBit(m.now, p)
 			}
@@ -314,6 +326,23 @@ func (m *watchedMemory) reset() (int, error) {
 	m.last, m.now = m.now, m.last
 	return copied, nil
 }
+
+// restore copies the snapshot back into m.buf[from:to] (zero past it) and
+// returns the bytes written.
+func (m *watchedMemory) restore(from, to int) int {
+	copied := 0
+	if from < len(m.snap) {
+		copied += copy(m.buf[from:min(to, len(m.snap))], m.snap[from:])
+	}
+	if to > len(m.snap) {
+		z := m.buf[max(from, len(m.snap)):to]
+		clear(z)
+		copied += len(z)
+	}
+	return copied
+}
+
+func bits64(x uint64) int { return bits.TrailingZeros64(x) }
 
 // touched calls fn with each range of the first size bytes whose pages
 // were written since the mapping was made or last dropped (present or
@@ -379,4 +408,14 @@ func kernelSupport() (tracking, touched bool) {
 	defer m.Free()
 	m.Reallocate(1 << 16)
 	return openUffd() == nil, m.touched(1<<16, func(int, int) {}) == nil
+}
+
+// threadFaults is how many page faults the calling thread has taken, or
+// -1 when the kernel does not say.
+func threadFaults() int64 {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
+		return -1
+	}
+	return ru.Minflt + ru.Majflt
 }

@@ -13,6 +13,7 @@ type watchedMemory struct {
 	buf      []byte
 	promoted int
 	relearn  int
+	fast     int
 }
 
 func watchAllocator(**watchedMemory) experimental.MemoryAllocator { return nil }
@@ -21,7 +22,7 @@ func (*watchedMemory) snapshot() error {
 	return errors.New("tracking written pages needs Linux")
 }
 
-func (*watchedMemory) reset() (int, error) { return 0, nil }
+func (*watchedMemory) reset(bool) (int, error) { return 0, nil }
 
 func (*watchedMemory) touched(int, func(from, to int)) error {
 	return errors.New("finding touched pages needs Linux")
@@ -30,3 +31,5 @@ func (*watchedMemory) touched(int, func(from, to int)) error {
 func kernelSupport() (tracking, touched bool) { return false, false }
 
 const hotRelearn = 256
+
+func threadFaults() int64 { return -1 }
