@@ -29,22 +29,7 @@ type server struct {
 	done   chan error
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type lockedBuffer = testguest.Buffer
 
 // writeINI writes an INI for the hello-go example with extra server keys.
 func writeINI(t *testing.T, server, app string) string {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"sync"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasmserve/wasmserve/internal/testguest"
 )
 
 // The hand-formatted access log line is the one slog's handlers write for
@@ -68,7 +70,7 @@ func TestAccessLogFlushes(t *testing.T) {
 	a := newAccessLog(out, "text")
 	a.record(time.Now(), "GET", "/one", 200, 1, time.Millisecond, 1, "r", "", "")
 	deadline := time.Now().Add(10 * time.Second)
-	for !bytes.Contains(out.bytes(), []byte("path=/one")) {
+	for !strings.Contains(out.String(), "path=/one") {
 		if time.Now().After(deadline) {
 			t.Fatal("a buffered line was not flushed")
 		}
@@ -76,11 +78,11 @@ func TestAccessLogFlushes(t *testing.T) {
 	}
 	a.record(time.Now(), "GET", "/two", 200, 1, time.Millisecond, 1, "r", "", "")
 	a.close()
-	if !bytes.Contains(out.bytes(), []byte("path=/two")) {
+	if !strings.Contains(out.String(), "path=/two") {
 		t.Fatal("close did not write out the buffered line")
 	}
 	a.record(time.Now(), "GET", "/three", 200, 1, time.Millisecond, 1, "r", "", "")
-	if !bytes.Contains(out.bytes(), []byte("path=/three")) {
+	if !strings.Contains(out.String(), "path=/three") {
 		t.Fatal("a line logged after close was not written")
 	}
 }
@@ -99,22 +101,7 @@ type discardWriter struct{}
 
 func (discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return bytes.Clone(l.b.Bytes())
-}
+type lockedBuffer = testguest.Buffer
 
 func BenchmarkAccessLogSlog(b *testing.B) {
 	l := slog.New(slog.NewTextHandler(discardWriter{}, nil))

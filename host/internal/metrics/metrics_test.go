@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"net"
@@ -10,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wasmserve/wasmserve/internal/testguest"
 
 	dto "github.com/prometheus/client_model/go"
 
@@ -60,22 +61,7 @@ func metricValue(mt *dto.Metric) float64 {
 	return -1
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+type syncBuffer = testguest.Buffer
 
 func TestHTTPObserver(t *testing.T) {
 	t.Parallel()

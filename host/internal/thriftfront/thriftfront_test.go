@@ -23,17 +23,7 @@ import (
 	"github.com/wasmserve/wasmserve/internal/testguest"
 )
 
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *logBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+type logBuffer = testguest.Buffer
 
 // serve runs the thrift-go example with the real binary on 127.0.0.1 and
 // returns its address and log. extra holds server-section lines; workers
