@@ -294,13 +294,20 @@ func lookupKey(name string) (Key, bool) {
 // away (and fewer edits than name has bytes) or that name is a prefix of,
 // or that are a prefix of name.
 func suggest(name string) string {
+	return nearest(name, len(serverKeys), func(i int) string { return serverKeys[i].Name })
+}
+
+// nearest returns the one of the n candidates (the i-th is candidate(i))
+// that name is most likely a misspelling of, or "", as suggest describes.
+func nearest(name string, n int, candidate func(int) string) string {
 	best, bestD := "", 0
-	for _, k := range serverKeys {
-		d := editDistance(name, k.Name)
+	for i := range n {
+		c := candidate(i)
+		d := editDistance(name, c)
 		near := d <= 3 && d < len(name)
-		prefix := len(name) >= 3 && (strings.HasPrefix(k.Name, name) || strings.HasPrefix(name, k.Name))
+		prefix := len(name) >= 3 && (strings.HasPrefix(c, name) || strings.HasPrefix(name, c))
 		if (near || prefix) && (best == "" || d < bestD) {
-			best, bestD = k.Name, d
+			best, bestD = c, d
 		}
 	}
 	return best

@@ -179,16 +179,7 @@ func lookupKVKey(name string) (KVKey, bool) {
 
 // suggestKV is suggest for the part of a kv.NAME.* key after NAME.
 func suggestKV(name string) string {
-	best, bestD := "", 0
-	for _, k := range kvKeys {
-		d := editDistance(name, k.Name)
-		near := d <= 3 && d < len(name)
-		prefix := len(name) >= 3 && (strings.HasPrefix(k.Name, name) || strings.HasPrefix(name, k.Name))
-		if (near || prefix) && (best == "" || d < bestD) {
-			best, bestD = k.Name, d
-		}
-	}
-	return best
+	return nearest(name, len(kvKeys), func(i int) string { return kvKeys[i].Name })
 }
 
 func validStoreName(s string) bool {
