@@ -519,31 +519,27 @@ func (m *module) elements(r *reader) []byte {
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		flags := r.u32()
 		out = appendU32(out, flags)
-		switch flags {
-		case 0:
-			out = m.expr(r, out)
-			funcs()
-		case 1, 3:
-			out = append(out, r.byte())
-			funcs()
-		case 2:
-			out = appendU32(out, r.u32())
-			out = m.expr(r, out)
-			out = append(out, r.byte())
-			funcs()
-		case 4:
-			out = m.expr(r, out)
-			exprs()
-		case 5, 7:
-			out = append(out, r.byte())
-			exprs()
-		case 6:
-			out = appendU32(out, r.u32())
-			out = m.expr(r, out)
-			out = append(out, r.byte())
-			exprs()
-		default:
+		if flags > 7 {
 			r.fail("element segment flags %d", flags)
+			break
+		}
+		// Bit 0: passive or declarative; bit 1: explicit table index (if
+		// active) and element kind or type; bit 2: expressions, not
+		// function indices.
+		switch flags & 3 {
+		case 0: // active, table 0: offset
+			out = m.expr(r, out)
+		case 1, 3: // passive, declarative: kind or type
+			out = append(out, r.byte())
+		case 2: // active, explicit table: table, offset, kind or type
+			out = appendU32(out, r.u32())
+			out = m.expr(r, out)
+			out = append(out, r.byte())
+		}
+		if flags&4 == 0 {
+			funcs()
+		} else {
+			exprs()
 		}
 	}
 	return out
