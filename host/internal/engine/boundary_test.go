@@ -2,7 +2,6 @@ package engine_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,15 +33,7 @@ func responseGuest(t *testing.T, rec []byte) []byte {
 
 func handleOnce(t *testing.T, bin []byte, kind abi.Kind, mod func(*engine.Options)) (abi.Response, error) {
 	t.Helper()
-	m, err := load(t, bin, mod)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, err := m.NewInstance(context.Background(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { inst.Close(context.Background()) })
+	inst := instance(t, bin, 1, mod)
 	return inst.Handle(&engine.Call{Request: &abi.RequestInfo{Kind: kind, Method: "GET", Path: "/"}})
 }
 
@@ -205,18 +196,10 @@ func TestGuestLogLimit(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			var out logBuffer
-			m, err := load(t, bin, func(o *engine.Options) {
+			inst := instance(t, bin, 2, func(o *engine.Options) {
 				o.LogLimit = c.limit
 				o.Logger = slog.New(slog.NewTextHandler(&out, nil))
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			inst, err := m.NewInstance(context.Background(), 2)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer inst.Close(context.Background())
 			for req := range 2 { // the budget is per request
 				out.reset()
 				_, err := inst.Handle(&engine.Call{Trace: "t-1", Request: &abi.RequestInfo{Kind: abi.KindHTTP, Method: "GET", Path: strings.Repeat("/", c.calls)}})

@@ -45,6 +45,22 @@ func load(t *testing.T, bin []byte, mod func(*engine.Options)) (*engine.Module, 
 	return m, err
 }
 
+// instance loads bin (see load) and returns its instance id, closed when
+// the test ends.
+func instance(t *testing.T, bin []byte, id int, mod func(*engine.Options)) *engine.Instance {
+	t.Helper()
+	m, err := load(t, bin, mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := m.NewInstance(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inst.Close(context.Background()) })
+	return inst
+}
+
 func TestLoadRefusesMismatchedModules(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -138,20 +154,12 @@ func TestHandleFaults(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			m, err := load(t, testguest.WAT(t, watGuest("", versionOK, c.handle)), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			inst, err := m.NewInstance(context.Background(), 3)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer inst.Close(context.Background())
+			inst := instance(t, testguest.WAT(t, watGuest("", versionOK, c.handle)), 3, nil)
 			timeout := 30 * time.Second // generous: only the spin case should reach it
 			if c.kind == engine.Timeout {
 				timeout = 200 * time.Millisecond
 			}
-			_, err = inst.Handle(&engine.Call{Request: &abi.RequestInfo{Kind: abi.KindHTTP, Method: "GET", Path: "/"}, Timeout: timeout})
+			_, err := inst.Handle(&engine.Call{Request: &abi.RequestInfo{Kind: abi.KindHTTP, Method: "GET", Path: "/"}, Timeout: timeout})
 			var f *engine.Fault
 			if !errors.As(err, &f) {
 				t.Fatalf("Handle error = %v, want a *engine.Fault", err)
@@ -166,19 +174,11 @@ func TestHandleFaults(t *testing.T) {
 func TestHandleHelloGo(t *testing.T) {
 	t.Parallel()
 	path := testguest.Module(t, "hello-go", "hello.wasm")
-	m, err := load(t, nil, func(o *engine.Options) {
+	inst := instance(t, nil, 1, func(o *engine.Options) {
 		o.Path = path
 		o.MaxMemory = 64 << 20
 		o.Config = []engine.ConfigEntry{{Key: "greeting", Value: "hi from the test"}, {Key: "noodles.blah", Value: "one, two"}}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, err := m.NewInstance(context.Background(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inst.Close(context.Background())
 	for _, c := range []struct{ path, want string }{
 		{"/", "hi from the test"},
 		{"/config/noodles.blah", "one, two"},

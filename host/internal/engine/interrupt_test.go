@@ -46,17 +46,9 @@ const spinner = `(module
 func TestGCRunsWhileAGuestSpinsWithoutDeadline(t *testing.T) {
 	t.Parallel()
 	started := make(chan struct{})
-	m, err := load(t, testguest.WAT(t, spinner), func(o *engine.Options) {
+	inst := instance(t, testguest.WAT(t, spinner), 1, func(o *engine.Options) {
 		o.ShuttingDown = func() bool { close(started); return false }
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, err := m.NewInstance(context.Background(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inst.Close(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		_, err := inst.Handle(&engine.Call{Request: &abi.RequestInfo{Kind: abi.KindHTTP, Method: "GET", Path: "/"}})
@@ -74,7 +66,7 @@ func TestGCRunsWhileAGuestSpinsWithoutDeadline(t *testing.T) {
 	default:
 	}
 	inst.Stop()
-	err = <-done
+	err := <-done
 	var f *engine.Fault
 	if !errors.As(err, &f) || f.Kind != engine.Timeout || !strings.Contains(err.Error(), "stopped") {
 		t.Fatalf("Handle after Stop = %v, want a timeout fault saying the instance was stopped", err)
@@ -115,16 +107,8 @@ func TestStartUpPhasesHaveADeadline(t *testing.T) {
 
 func TestRequestTimeoutStopsASpinningGuest(t *testing.T) {
 	t.Parallel()
-	m, err := load(t, testguest.WAT(t, spinner), func(o *engine.Options) { o.ShuttingDown = func() bool { return false } })
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, err := m.NewInstance(context.Background(), 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inst.Close(context.Background())
-	_, err = inst.Handle(&engine.Call{Request: &abi.RequestInfo{Kind: abi.KindHTTP, Method: "GET", Path: "/"}, Timeout: 50 * time.Millisecond})
+	inst := instance(t, testguest.WAT(t, spinner), 2, func(o *engine.Options) { o.ShuttingDown = func() bool { return false } })
+	_, err := inst.Handle(&engine.Call{Request: &abi.RequestInfo{Kind: abi.KindHTTP, Method: "GET", Path: "/"}, Timeout: 50 * time.Millisecond})
 	var f *engine.Fault
 	if !errors.As(err, &f) || f.Kind != engine.Timeout || !strings.Contains(err.Error(), "request_timeout of 50ms exceeded") {
 		t.Fatalf("Handle = %v, want a request_timeout fault", err)

@@ -137,17 +137,9 @@ func TestOutboundImportFetch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := load(t, outboundGuest(t, url+"/", true), func(o *engine.Options) {
+	inst := instance(t, outboundGuest(t, url+"/", true), 1, func(o *engine.Options) {
 		o.Outbound = reg.Set(outbound.Config{HTTP: outbound.HTTPConfig{Allow: []string{url}}})
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, err := m.NewInstance(context.Background(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inst.Close(context.Background())
 	headers := abi.AppendField(nil, "X-Trace", "77")
 	resp, err := inst.Handle(&engine.Call{Request: &abi.RequestInfo{Kind: abi.KindHTTP, Method: "GET", Path: "/", Headers: headers}})
 	if err != nil {

@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/url"
 	"os/exec"
@@ -30,19 +29,11 @@ func TestSDKQueryAndJSONHelpers(t *testing.T) {
 	for _, guest := range []string{"hello-c", "hello-rust"} {
 		t.Run(guest, func(t *testing.T) {
 			t.Parallel()
-			m, err := load(t, nil, func(o *engine.Options) {
+			inst := instance(t, nil, 1, func(o *engine.Options) {
 				o.Path = testguest.Module(t, guest, "hello.wasm")
 				o.MaxMemory = 16 << 20
 				o.Config = []engine.ConfigEntry{{Key: "greeting", Value: `hi "there"`}}
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			inst, err := m.NewInstance(context.Background(), 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer inst.Close(context.Background())
 			queries := map[string]string{"": "world", "other=1&name=": ""}
 			for _, n := range names {
 				queries["x=1&name="+url.QueryEscape(n)+"&name=second"] = n
@@ -92,18 +83,10 @@ func TestRustSDKCargo(t *testing.T) {
 	}
 	run("guests/sdk/rust", "test", "--offline", "--quiet")
 	run("guests/examples/hello-rust", "build", "--offline", "--release", "--target", target)
-	m, err := load(t, nil, func(o *engine.Options) {
+	inst := instance(t, nil, 1, func(o *engine.Options) {
 		o.Path = filepath.Join(targetDir, target, "release", "hello.wasm")
 		o.MaxMemory = 16 << 20
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, err := m.NewInstance(context.Background(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inst.Close(context.Background())
 	resp, err := inst.Handle(&engine.Call{Request: &abi.RequestInfo{Kind: abi.KindHTTP, Method: "GET", Path: "/"}})
 	if err != nil || string(resp.Body) != "hello, world" {
 		t.Fatalf("GET / = %q, %v; want hello, world", resp.Body, err)
