@@ -174,26 +174,21 @@ func (i *Instance) Reset() error {
 	return nil
 }
 
-// restoreBlocks puts back the snapshot's bytes in cur[from:to] (zero past
-// the snapshot), comparing block by block, and returns the bytes written.
+// restoreBlocks puts back the snapshot's bytes in cur[from:to], comparing
+// block by block, and returns the bytes written. cur is the snapshot's
+// size (Reset refuses a grown memory).
 func (i *Instance) restoreBlocks(cur []byte, from, to int) int {
 	copied := 0
 	snap := i.snap.mem
 	for off := from / resetBlock * resetBlock; off < to; off += resetBlock {
-		end := min(off+resetBlock, len(cur))
-		if off < len(snap) && !i.snap.zero[off/resetBlock] {
-			end = min(end, len(snap))
-			if !bytes.Equal(cur[off:end], snap[off:end]) {
-				copied += copy(cur[off:end], snap[off:end])
+		end := min(off+resetBlock, len(snap))
+		if i.snap.zero[off/resetBlock] {
+			if !allZero(cur[off:end]) {
+				clear(cur[off:end])
+				copied += end - off
 			}
-			continue
-		}
-		if off < len(snap) {
-			end = min(end, len(snap))
-		}
-		if !allZero(cur[off:end]) {
-			clear(cur[off:end])
-			copied += end - off
+		} else if !bytes.Equal(cur[off:end], snap[off:end]) {
+			copied += copy(cur[off:end], snap[off:end])
 		}
 	}
 	return copied

@@ -22,16 +22,14 @@ import (
 // is taken. A write to a protected page is let through by the kernel,
 // which records that the page was written; Reset asks for the written
 // pages (ioctl PAGEMAP_SCAN on /proc/self/pagemap), copies the snapshot's
-// bytes back into them (zero past the snapshot) and protects them again.
+// bytes back into them and protects them again.
 // Its cost follows the pages a request wrote, not the memory's size.
 // It needs Linux 6.7 or later; elsewhere Reset compares blocks. Where
 // userfaultfd is refused, touched tells Reset which pages to compare.
 type watchedMemory struct {
 	buf     []byte // the whole reservation
 	size    uint64 // bytes in use
-	watched uint64 // bytes write-protected, 0 before the snapshot
-	snap    []byte // the memory at the snapshot
-	failed  error  // protecting grown memory failed: Reset refuses
+	snap    []byte // the memory at the snapshot; nil before it
 	regions [64]pageRegion
 	// Pages written at two resets in a row are hot: they stay unprotected
 	// (the scan reports them as written every time) and are copied back at
@@ -188,17 +186,11 @@ func watchAllocator(mem **watchedMemory) experimental.MemoryAllocator {
 }
 
 // Reallocate implements experimental.LinearMemory; the memory never moves.
-// Memory grown after the snapshot is write-protected as well.
+// Memory grown after the snapshot is not watched: a request that grows
+// memory ends its instance (Instance.Reset refuses).
 func (m *watchedMemory) Reallocate(size uint64) []byte {
 	if size > uint64(len(m.buf)) {
 		return nil
-	}
-	if m.watched > 0 && size > m.watched {
-		if err := m.protect(m.watched, size); err != nil {
-			m.failed = err
-			return nil
-		}
-		m.watched = size
 	}
 	m.size = size
 	return m.buf[:size:size]
@@ -239,28 +231,23 @@ func (m *watchedMemory) snapshot() error {
 		return err
 	}
 	m.snap = bytes.Clone(m.buf[:m.size])
-	m.watched = m.size
 	return nil
 }
 
 // reset copies the snapshot back into every page written since the last
-// reset, zeroes those past it, protects them again and returns the bytes
-// copied. With onlyHot, nothing but the hot pages can have been written
+// reset, protects them again and returns the bytes copied. With onlyHot, nothing but the hot pages can have been written
 // (see Instance.callGuest): they are copied back without asking the kernel.
 func (m *watchedMemory) reset(onlyHot bool) (int, error) {
-	if m.failed != nil {
-		return 0, m.failed
-	}
-	if m.watched == 0 {
+	if m.snap == nil {
 		return 0, nil
 	}
 	if onlyHot && (m.resets+1)%m.relearn != 0 {
 		m.resets++
 		copied := 0
 		clear(m.now)
-		for w, bits := range m.hot {
-			for ; bits != 0; bits &= bits - 1 {
-				p := w<<6 + bits64(bits)
+		for w, set := range m.hot {
+			for ; set != 0; set &= set - 1 {
+				p := w<<6 + bits.TrailingZeros64(set)
 				from, to := p<<pageShift, min((p+1)<<pageShift, int(m.size))
 				copied += m.restore(from, to)
 				m.now = setBit(m.now, p)
@@ -327,22 +314,12 @@ func (m *watchedMemory) reset(onlyHot bool) (int, error) {
 	return copied, nil
 }
 
-// restore copies the snapshot back into m.buf[from:to] (zero past it) and
-// returns the bytes written.
+// restore copies the snapshot back into m.buf[from:to] and returns the
+// bytes written (the memory is the snapshot's size: Instance.Reset refuses
+// a grown one).
 func (m *watchedMemory) restore(from, to int) int {
-	copied := 0
-	if from < len(m.snap) {
-		copied += copy(m.buf[from:min(to, len(m.snap))], m.snap[from:])
-	}
-	if to > len(m.snap) {
-		z := m.buf[max(from, len(m.snap)):to]
-		clear(z)
-		copied += len(z)
-	}
-	return copied
+	return copy(m.buf[from:to], m.snap[from:])
 }
-
-func bits64(x uint64) int { return bits.TrailingZeros64(x) }
 
 // touched calls fn with each range of the first size bytes whose pages
 // were written since the mapping was made or last dropped (present or
