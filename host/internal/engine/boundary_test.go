@@ -1,12 +1,10 @@
 package engine_test
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/wasmserve/wasmserve/abi"
@@ -132,28 +130,7 @@ func TestResponseValidation(t *testing.T) {
 }
 
 // logBuffer is a concurrency-safe log destination.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) lines() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Split(strings.TrimSuffix(l.b.String(), "\n"), "\n")
-}
-
-func (l *logBuffer) reset() {
-	l.mu.Lock()
-	l.b.Reset()
-	l.mu.Unlock()
-}
+type logBuffer = testguest.Buffer
 
 func countContaining(lines []string, sub string) int {
 	n := 0
@@ -201,12 +178,12 @@ func TestGuestLogLimit(t *testing.T) {
 				o.Logger = slog.New(slog.NewTextHandler(&out, nil))
 			})
 			for req := range 2 { // the budget is per request
-				out.reset()
+				out.Reset()
 				_, err := inst.Handle(&engine.Call{Trace: "t-1", Request: &abi.RequestInfo{Kind: abi.KindHTTP, Method: "GET", Path: strings.Repeat("/", c.calls)}})
 				if err != nil {
 					t.Fatal(err)
 				}
-				lines := out.lines()
+				lines := out.Lines()
 				if got := countContaining(lines, `msg="line 0123456789"`); got != c.kept {
 					t.Errorf("request %d: %d guest records logged, want %d", req, got, c.kept)
 				}
@@ -261,7 +238,7 @@ func TestStderrOfAFailingCallIsOneRecord(t *testing.T) {
 			if errors.As(err, &f) && f.Message != "panic: boom" {
 				t.Errorf("fault message = %q, want the first stderr line", f.Message)
 			}
-			got := out.lines()
+			got := out.Lines()
 			if strings.Join(got, "\n") != strings.Join(c.records, "\n") {
 				t.Errorf("log records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(c.records, "\n"))
 			}
@@ -305,8 +282,8 @@ func TestImportsDuringInitialize(t *testing.T) {
 	if string(resp.Body) != want {
 		t.Errorf("body %q, want %q (request_read 0, generation 7, the config value)", resp.Body, want)
 	}
-	if n := countContaining(out.lines(), `msg="from init" worker=1 generation=7 source=guest`); n != 1 {
-		t.Errorf("%d guest records logged during _initialize, want 1:\n%s", n, strings.Join(out.lines(), "\n"))
+	if n := countContaining(out.Lines(), `msg="from init" worker=1 generation=7 source=guest`); n != 1 {
+		t.Errorf("%d guest records logged during _initialize, want 1:\n%s", n, strings.Join(out.Lines(), "\n"))
 	}
 }
 
@@ -333,7 +310,7 @@ func TestGuestLogLimitAtStartUp(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	lines := out.lines()
+	lines := out.Lines()
 	if n := countContaining(lines, `msg="init line"`); n != 5 {
 		t.Errorf("%d start-up records logged, want 5", n)
 	}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmserve/wasmserve/internal/testguest"
+
 	"github.com/wasmserve/wasmserve/host/internal/engine"
 	"github.com/wasmserve/wasmserve/host/internal/pool"
 )
@@ -55,18 +57,7 @@ func (l *flakyListener) Accept() (net.Conn, error) {
 	return l.Listener.Accept()
 }
 
-type logBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+type logBuf = testguest.Buffer
 
 // TestAcceptBacksOff: temporary accept errors are retried, logged once at
 // WARN (rate-limited), and the connection behind them is still accepted;
