@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 )
 
@@ -33,7 +34,8 @@ type options struct {
 	charts   string
 	root     string
 	work     string
-	pin      bool // servers on CPU 0, load generators on CPU 1
+	pin      bool            // servers on CPU 0, load generators on CPU 1
+	only     map[string]bool // the tables to take; all when empty
 }
 
 func main() {
@@ -45,7 +47,17 @@ func main() {
 	flag.IntVar(&o.conns, "conns", 16, "connections per load run")
 	flag.StringVar(&o.out, "out", "RESULTS.md", "report file")
 	flag.StringVar(&o.charts, "charts", "charts", "directory for PNG charts")
+	only := flag.String("only", "", "comma-separated tables to take (http, isolation, thrift, cpu, spin, instances, timeout, reload, clients, kv); all when empty. Use with -out elsewhere: the report holds only those")
 	flag.Parse()
+	if *only != "" {
+		o.only = map[string]bool{}
+		for _, t := range strings.Split(*only, ",") {
+			if _, ok := tables[t]; !ok {
+				log.Fatalf("-only: no table %q (have %s)", t, strings.Join(tableNames, ", "))
+			}
+			o.only[t] = true
+		}
+	}
 	if o.smoke {
 		o.rounds, o.duration = 1, time.Second
 	}
@@ -58,6 +70,15 @@ func main() {
 		log.Fatal(err)
 	}
 }
+
+// tableNames are the report's tables in order; tables takes each.
+var (
+	tableNames = []string{"http", "isolation", "thrift", "cpu", "spin", "instances", "timeout", "reload", "clients", "kv"}
+	tables     = map[string]func(*options, *builds, *report) error{
+		"http": benchHTTP, "isolation": benchIsolation, "thrift": benchThrift, "cpu": benchCPU, "spin": benchSpin,
+		"instances": benchInstances, "timeout": benchTimeout, "reload": benchReload, "clients": benchClients, "kv": benchKV,
+	}
+)
 
 func run(o *options) error {
 	var err error
@@ -73,8 +94,11 @@ func run(o *options) error {
 		return fmt.Errorf("build: %w", err)
 	}
 	r := &report{machine: machine(), cmd: "make bench", smoke: o.smoke}
-	for _, c := range []func(*options, *builds, *report) error{benchHTTP, benchIsolation, benchThrift, benchCPU, benchSpin, benchInstances, benchTimeout, benchReload, benchClients, benchKV} {
-		if err := c(o, b, r); err != nil {
+	for _, name := range tableNames {
+		if len(o.only) > 0 && !o.only[name] {
+			continue
+		}
+		if err := tables[name](o, b, r); err != nil {
 			return err
 		}
 	}
