@@ -281,9 +281,9 @@ func (i *Instance) callGuest(fn api.Function, stack []uint64) error {
 		return fn.CallWithStack(i.ctx, stack)
 	}
 	runtime.LockOSThread()
-	before := threadFaults()
+	w := watchFaults()
 	err := fn.CallWithStack(i.ctx, stack)
-	i.cleanCall = i.cleanCall && before >= 0 && threadFaults() == before
+	i.cleanCall = w.clean() && i.cleanCall
 	runtime.UnlockOSThread()
 	return err
 }

@@ -8,6 +8,7 @@ import (
 	"math/bits"
 	"os"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -395,4 +396,44 @@ func threadFaults() int64 {
 		return -1
 	}
 	return ru.Minflt + ru.Majflt
+}
+
+// runtimeGetm returns the runtime's record of the calling thread (an M),
+// which lives as long as the thread. The runtime keeps it reachable by
+// linkname (go.dev/issue/67401).
+//
+//go:linkname runtimeGetm runtime.getm
+func runtimeGetm() uintptr
+
+// threadCounts holds, per thread (keyed by its M), the thread's fault
+// count at the end of its last guest call.
+var threadCounts sync.Map // uintptr -> *atomic.Int64
+
+// faultWatch tells whether the calling thread takes a page fault between
+// watchFaults and clean. The goroutine must stay locked to its thread in
+// between. The count it starts from is the one the thread had at the end
+// of its previous guest call, so a call costs one getrusage, not two; a
+// fault the thread took in between makes the call look unclean, which
+// only costs the kernel call at Reset. (A thread ends, and its M could
+// be reused by a new thread, only when a goroutine exits locked to it,
+// which nothing in the server does.)
+type faultWatch struct{ last *atomic.Int64 }
+
+func watchFaults() faultWatch {
+	m := runtimeGetm()
+	if v, ok := threadCounts.Load(m); ok {
+		return faultWatch{v.(*atomic.Int64)}
+	}
+	n := new(atomic.Int64)
+	n.Store(threadFaults())
+	threadCounts.Store(m, n)
+	return faultWatch{n}
+}
+
+// clean reports whether the thread took no page fault since watchFaults
+// (and since the end of its previous guest call), and records its count.
+func (w faultWatch) clean() bool {
+	n := threadFaults()
+	was := w.last.Swap(n)
+	return n >= 0 && n == was
 }

@@ -33,3 +33,9 @@ func kernelSupport() (tracking, touched bool) { return false, false }
 const hotRelearn = 256
 
 func threadFaults() int64 { return -1 }
+
+type faultWatch struct{}
+
+func watchFaults() faultWatch { return faultWatch{} }
+
+func (faultWatch) clean() bool { return false }
