@@ -51,6 +51,9 @@ type Options struct {
 	// best the platform offers), resetTouched (compare the touched pages,
 	// do not track writes) or resetCompare (compare the whole memory).
 	resetWay int
+	// faultsByRusage, for tests, makes guest calls count page faults with
+	// getrusage where a perf event is allowed.
+	faultsByRusage bool
 	// Config is the app config the guest reads, in order.
 	Config []ConfigEntry
 	// Mounts are read-only directories preopened for WASI.

@@ -62,6 +62,7 @@ type Instance struct {
 	// cleanCall is set by Reset and cleared by a guest call that took a
 	// page fault (see callGuest).
 	cleanCall bool
+	ringCalls int // guest calls that watched faults through a perf event, for tests
 }
 
 // FaultKind classifies a failed guest call.
@@ -270,20 +271,23 @@ func (i *Instance) Handle(c *Call) (abi.Response, error) {
 }
 
 // callGuest calls fn; every guest call after start-up goes through it.
-// When Reset tracks written pages, it also records
-// whether the call wrote only to pages left unprotected: the goroutine
-// stays on its thread for the call, and a write to any other page of
-// guest memory is a page fault of that thread (no other thread writes
-// guest memory during a call), so an unchanged fault count means Reset
-// can copy back those pages without asking the kernel which were written.
+// When Reset tracks written pages, it also records whether the call wrote
+// only to pages left unprotected: the goroutine stays on its thread for
+// the call, and a write to any other page of guest memory is a page fault
+// of that thread (no other thread writes guest memory during a call), so
+// a call that took no fault (see threadWatch) lets Reset copy back those
+// pages without asking the kernel which were written.
 func (i *Instance) callGuest(fn api.Function, stack []uint64) error {
 	if !i.tracking {
 		return fn.CallWithStack(i.ctx, stack)
 	}
 	runtime.LockOSThread()
-	w := watchFaults()
+	w := watchFaults(i.mod.opts.faultsByRusage)
 	err := fn.CallWithStack(i.ctx, stack)
 	i.cleanCall = w.clean() && i.cleanCall
+	if !w.rusage {
+		i.ringCalls++
+	}
 	runtime.UnlockOSThread()
 	return err
 }

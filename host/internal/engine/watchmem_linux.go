@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -376,16 +377,19 @@ func (m *heapMemory) Reallocate(size uint64) []byte {
 func (m *heapMemory) Free() { m.buf = nil }
 
 // kernelSupport reports what the kernel offers Reset: tracking written
-// pages (userfaultfd asynchronous write protection) and finding touched
-// pages (PAGEMAP_SCAN).
-func kernelSupport() (tracking, touched bool) {
+// pages (userfaultfd and PAGEMAP_SCAN), finding touched pages
+// (PAGEMAP_SCAN), and a perf event recording the calling thread's page
+// faults.
+func kernelSupport() (tracking, touched, perf bool) {
 	var m *watchedMemory
 	if _, ok := watchAllocator(&m).Allocate(0, 1<<16).(*watchedMemory); !ok {
-		return false, false
+		return false, false, false
 	}
 	defer m.Free()
 	m.Reallocate(1 << 16)
-	return openUffd() == nil, m.touched(1<<16, func(int, int) {}) == nil
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	return openUffd() == nil, m.touched(1<<16, func(int, int) {}) == nil, !watchFaults(false).rusage
 }
 
 // threadFaults is how many page faults the calling thread has taken, or
@@ -405,35 +409,91 @@ func threadFaults() int64 {
 //go:linkname runtimeGetm runtime.getm
 func runtimeGetm() uintptr
 
-// threadCounts holds, per thread (keyed by its M), the thread's fault
-// count at the end of its last guest call.
-var threadCounts sync.Map // uintptr -> *atomic.Int64
+// A threadWatch is what a thread keeps to tell whether it took a page
+// fault during a guest call. Where the kernel allows (perf_event_paranoid
+// at most 1, or CAP_PERFMON), the thread has a perf event that writes a
+// record to a ring buffer at each of its page faults, user or kernel mode
+// (a system call writing into guest memory faults in the kernel); the
+// ring's head, read from memory, moves on every fault, so a call costs no
+// system call. Elsewhere the thread's fault count from getrusage is
+// compared with the count at the end of its previous guest call: one
+// system call per call. Either way a fault outside the call only makes it
+// look unclean, which costs the kernel call at Reset.
+type threadWatch struct {
+	ring []byte       // the perf event's mapping; nil when refused
+	last atomic.Int64 // getrusage's count at the end of the last call
+}
+
+// threadWatches holds each thread's threadWatch, keyed by its M. (A
+// thread ends, and its M could be reused by a new thread, only when a
+// goroutine exits locked to it, which nothing in the server does.)
+var threadWatches sync.Map // uintptr -> *threadWatch
+
+// perfRefused is set once the kernel refused a perf event; every thread
+// then counts faults with getrusage.
+var perfRefused atomic.Bool
+
+// perfHead is the offset of data_head in struct perf_event_mmap_page.
+const perfHead = 1024
+
+func newThreadWatch() *threadWatch {
+	w := &threadWatch{}
+	w.last.Store(threadFaults())
+	if perfRefused.Load() {
+		return w
+	}
+	attr := unix.PerfEventAttr{Type: unix.PERF_TYPE_SOFTWARE, Config: unix.PERF_COUNT_SW_PAGE_FAULTS,
+		Sample: 1, Bits: unix.PerfBitExcludeHv} // a record (8 bytes, no fields) per fault
+	attr.Size = uint32(unsafe.Sizeof(attr))
+	fd, err := unix.PerfEventOpen(&attr, 0, -1, -1, unix.PERF_FLAG_FD_CLOEXEC)
+	if err != nil {
+		perfRefused.Store(true)
+		return w
+	}
+	// Mapped read-only, the ring is overwritten when full: the head keeps
+	// moving however many faults go unread.
+	ring, err := unix.Mmap(fd, 0, 2*os.Getpagesize(), unix.PROT_READ, unix.MAP_SHARED)
+	unix.Close(fd) // the mapping keeps the event
+	if err != nil {
+		perfRefused.Store(true)
+		return w
+	}
+	w.ring = ring
+	return w
+}
 
 // faultWatch tells whether the calling thread takes a page fault between
-// watchFaults and clean. The goroutine must stay locked to its thread in
-// between. The count it starts from is the one the thread had at the end
-// of its previous guest call, so a call costs one getrusage, not two; a
-// fault the thread took in between makes the call look unclean, which
-// only costs the kernel call at Reset. (A thread ends, and its M could
-// be reused by a new thread, only when a goroutine exits locked to it,
-// which nothing in the server does.)
-type faultWatch struct{ last *atomic.Int64 }
+// watchFaults and clean; the goroutine stays locked to its thread in
+// between.
+type faultWatch struct {
+	t      *threadWatch
+	head   uint64
+	rusage bool
+}
 
-func watchFaults() faultWatch {
+// watchFaults starts a watch on the calling thread; rusage makes it count
+// faults with getrusage even where a perf event is allowed (for tests).
+func watchFaults(rusage bool) faultWatch {
 	m := runtimeGetm()
-	if v, ok := threadCounts.Load(m); ok {
-		return faultWatch{v.(*atomic.Int64)}
+	v, ok := threadWatches.Load(m)
+	if !ok {
+		v = newThreadWatch()
+		threadWatches.Store(m, v)
 	}
-	n := new(atomic.Int64)
-	n.Store(threadFaults())
-	threadCounts.Store(m, n)
-	return faultWatch{n}
+	w := faultWatch{t: v.(*threadWatch), rusage: rusage || v.(*threadWatch).ring == nil}
+	if !w.rusage {
+		w.head = atomic.LoadUint64((*uint64)(unsafe.Pointer(&w.t.ring[perfHead])))
+	}
+	return w
 }
 
 // clean reports whether the thread took no page fault since watchFaults
-// (and since the end of its previous guest call), and records its count.
+// (with getrusage: since the end of its previous guest call).
 func (w faultWatch) clean() bool {
+	if !w.rusage {
+		return atomic.LoadUint64((*uint64)(unsafe.Pointer(&w.t.ring[perfHead]))) == w.head
+	}
 	n := threadFaults()
-	was := w.last.Swap(n)
+	was := w.t.last.Swap(n)
 	return n >= 0 && n == was
 }

@@ -28,14 +28,14 @@ func (*watchedMemory) touched(int, func(from, to int)) error {
 	return errors.New("finding touched pages needs Linux")
 }
 
-func kernelSupport() (tracking, touched bool) { return false, false }
+func kernelSupport() (tracking, touched, perf bool) { return false, false, false }
 
 const hotRelearn = 256
 
 func threadFaults() int64 { return -1 }
 
-type faultWatch struct{}
+type faultWatch struct{ rusage bool }
 
-func watchFaults() faultWatch { return faultWatch{} }
+func watchFaults(bool) faultWatch { return faultWatch{rusage: true} }
 
 func (faultWatch) clean() bool { return false }
