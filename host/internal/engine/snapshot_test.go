@@ -304,9 +304,10 @@ func TestResetSeesKernelWrites(t *testing.T) {
 		// without asking the kernel); even rounds have the kernel write
 		// into another page too, protected until then: missed, it would
 		// be left as written.
-		pages := int(size) >> pageShift
+		page := os.Getpagesize()
+		pages := int(size) / page
 		for round := range 6 * pages {
-			at := (2 + round/2%(pages-2)) << pageShift
+			at := (2 + round/2%(pages-2)) * page
 			if round%2 == 1 {
 				inst.call(t, "poke", 412, 1)
 			} else if e := inst.call(t, "slurp", uint64(at)); e != 0 {

@@ -442,18 +442,7 @@ func newThreadWatch() *threadWatch {
 	if perfRefused.Load() {
 		return w
 	}
-	attr := unix.PerfEventAttr{Type: unix.PERF_TYPE_SOFTWARE, Config: unix.PERF_COUNT_SW_PAGE_FAULTS,
-		Sample: 1, Bits: unix.PerfBitExcludeHv} // a record (8 bytes, no fields) per fault
-	attr.Size = uint32(unsafe.Sizeof(attr))
-	fd, err := unix.PerfEventOpen(&attr, 0, -1, -1, unix.PERF_FLAG_FD_CLOEXEC)
-	if err != nil {
-		perfRefused.Store(true)
-		return w
-	}
-	// Mapped read-only, the ring is overwritten when full: the head keeps
-	// moving however many faults go unread.
-	ring, err := unix.Mmap(fd, 0, 2*os.Getpagesize(), unix.PROT_READ, unix.MAP_SHARED)
-	unix.Close(fd) // the mapping keeps the event
+	ring, err := openFaultRing()
 	if err != nil {
 		perfRefused.Store(true)
 		return w
@@ -461,6 +450,38 @@ func newThreadWatch() *threadWatch {
 	w.ring = ring
 	return w
 }
+
+// openFaultRing opens a perf event recording each page fault of the
+// calling thread and maps its ring buffer.
+func openFaultRing() ([]byte, error) {
+	attr := unix.PerfEventAttr{Type: unix.PERF_TYPE_SOFTWARE, Config: unix.PERF_COUNT_SW_PAGE_FAULTS,
+		Sample: 1, Bits: unix.PerfBitExcludeHv} // a record (8 bytes, no fields) per fault
+	attr.Size = uint32(unsafe.Sizeof(attr))
+	fd, err := unix.PerfEventOpen(&attr, 0, -1, -1, unix.PERF_FLAG_FD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("perf_event_open: %w", err)
+	}
+	// Mapped read-only, the ring is overwritten when full: the head keeps
+	// moving however many faults go unread.
+	ring, err := unix.Mmap(fd, 0, 2*os.Getpagesize(), unix.PROT_READ, unix.MAP_SHARED)
+	unix.Close(fd) // the mapping keeps the event
+	if err != nil {
+		return nil, fmt.Errorf("map perf ring: %w", err)
+	}
+	return ring, nil
+}
+
+// faultRingErr says why threads cannot watch their faults through a perf
+// event, or nil when they can.
+var faultRingErr = sync.OnceValue(func() error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	ring, err := openFaultRing()
+	if err == nil {
+		unix.Munmap(ring)
+	}
+	return err
+})
 
 // faultWatch tells whether the calling thread takes a page fault between
 // watchFaults and clean; the goroutine stays locked to its thread in

@@ -39,3 +39,5 @@ type faultWatch struct{ rusage bool }
 func watchFaults(bool) faultWatch { return faultWatch{rusage: true} }
 
 func (faultWatch) clean() bool { return false }
+
+func faultRingErr() error { return errors.New("perf events need Linux") }
