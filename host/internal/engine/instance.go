@@ -281,14 +281,18 @@ func (i *Instance) callGuest(fn api.Function, stack []uint64) error {
 	if !i.tracking {
 		return fn.CallWithStack(i.ctx, stack)
 	}
+	// Unlocked also on a panic: a goroutine that ends locked ends its
+	// thread, and a thread's fault watch must not outlive it.
 	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	w := watchFaults(i.mod.opts.faultsByRusage)
+	clean := i.cleanCall
+	i.cleanCall = false // should the call panic
 	err := fn.CallWithStack(i.ctx, stack)
-	i.cleanCall = w.clean() && i.cleanCall
+	i.cleanCall = w.clean() && clean
 	if !w.rusage {
 		i.ringCalls++
 	}
-	runtime.UnlockOSThread()
 	return err
 }
 
