@@ -17,6 +17,11 @@ import (
 
 // buildB answers "build-B" to every request: a second module to alternate
 // with hello-go.
+// reloadWait bounds how long a test waits for one reload to be seen. A
+// reload of a module missing from the compilation cache compiles it, which
+// takes seconds on a loaded machine.
+const reloadWait = 60 * time.Second
+
 const buildB = `(module
   (memory (export "memory") 1)
   (data (i32.const 1024) "\c8\00\00\00\00\00\00\00build-B")
@@ -112,7 +117,7 @@ func TestReloadAlternatesUnderLoad(t *testing.T) {
 			src, want = bBin, "build-B"
 		}
 		copyFile(t, src, mod)
-		waitFor(t, 15*time.Second, fmt.Sprintf("change %d to %s", i, want), func() bool {
+		waitFor(t, reloadWait, fmt.Sprintf("change %d to %s", i, want), func() bool {
 			_, body, _ := s.get(t, "/")
 			return body == want
 		})
@@ -142,7 +147,7 @@ func TestReloadRefusesBrokenModules(t *testing.T) {
 	}
 	for i, b := range bad {
 		writeAtomic(t, mod, b.data)
-		waitFor(t, 15*time.Second, b.name+" refused", func() bool { return s.count("reload failed") == i+1 })
+		waitFor(t, reloadWait, b.name+" refused", func() bool { return s.count("reload failed") == i+1 })
 		if !strings.Contains(s.log.String(), b.log) {
 			t.Errorf("%s: log lacks %q", b.name, b.log)
 		}
@@ -155,7 +160,7 @@ func TestReloadRefusesBrokenModules(t *testing.T) {
 	_ = dir
 	writeAtomic(t, ini, strings.Replace(string(mustRead(t, ini)), "greeting = good", "greeting = fixed", 1))
 	writeAtomic(t, mod, string(good))
-	waitFor(t, 15*time.Second, "good module picked up", func() bool {
+	waitFor(t, reloadWait, "good module picked up", func() bool {
 		_, body, _ := s.get(t, "/")
 		return body == "fixed"
 	})
@@ -188,7 +193,7 @@ func TestSIGHUPReloadsInFlightFinishOnOld(t *testing.T) {
 	})
 	writeAtomic(t, ini, strings.Replace(string(mustRead(t, ini)), "greeting = before", "greeting = after", 1))
 	s.cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, 15*time.Second, "reload", func() bool { return s.count(`msg="reload succeeded"`) == 1 })
+	waitFor(t, reloadWait, "reload", func() bool { return s.count(`msg="reload succeeded"`) == 1 })
 	if _, body, _ := s.get(t, "/"); body != "after" {
 		t.Fatalf("after SIGHUP / answered %q", body)
 	}

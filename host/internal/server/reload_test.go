@@ -438,7 +438,13 @@ func TestReloadFiftyBounded(t *testing.T) {
 	}
 	end := measure(2)
 	t.Logf("after 10 reloads: %+v; after 50: %+v", base, end)
-	if grown := end.rss - base.rss; grown > 64<<20 {
+	// A leaked generation of this guest holds at least its 10 MiB module:
+	// 40 of them would far exceed this bound (leaked compiled code or
+	// instance memory shows in the mappings count below). What stays below it is the Go heap
+	// settling at the peak of two generations alive at once (the old one
+	// draining while the new one compiles), which the runtime keeps mapped
+	// for a while after it is freed.
+	if grown := end.rss - base.rss; grown > 128<<20 {
 		t.Errorf("RSS grew by %d MiB over 40 reloads", grown>>20)
 	}
 	if grown := end.maps - base.maps; grown > 40 {
