@@ -127,9 +127,7 @@ func TestRoutes(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"conformance info", "conformance warn", "conformance error"} {
-		if !strings.Contains(s.log.String(), want) {
-			t.Errorf("log lacks guest line %q", want)
-		}
+		s.waitLog(t, want)
 	}
 }
 
@@ -154,9 +152,7 @@ func TestFaultsRecover(t *testing.T) {
 		if status, body, _ := s.get(t, "/"); status != 200 || body != "hello from the test" {
 			t.Errorf("GET / after %s = %d %q", c.path, status, body)
 		}
-		if !strings.Contains(s.log.String(), c.log) {
-			t.Errorf("log after %s lacks %q", c.path, c.log)
-		}
+		s.waitLog(t, c.log)
 	}
 	// Every worker answers: hold one with a slow request and make sure
 	// the other serves, for each worker id.

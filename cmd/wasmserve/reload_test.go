@@ -74,6 +74,14 @@ func waitFor(t *testing.T, bound time.Duration, what string, cond func() bool) {
 
 func (s *server) count(substr string) int { return strings.Count(s.log.String(), substr) }
 
+// waitLog waits (bounded) for a log line containing want. The server writes
+// a request's log lines before its response, but they reach the test
+// through a pipe, so a line can arrive after the response does.
+func (s *server) waitLog(t *testing.T, want string) {
+	t.Helper()
+	waitFor(t, 10*time.Second, fmt.Sprintf("log line %q", want), func() bool { return s.count(want) > 0 })
+}
+
 // TestReloadAlternatesUnderLoad swaps the module between two builds 20
 // times while 8 clients send requests: no request fails, every answer
 // comes from one of the builds, and each new build answers within 15 s.
