@@ -70,10 +70,6 @@ func (s *Server) Run(ctx context.Context) error {
 	} else if sent {
 		s.log.Info("einhorn ack sent", "pid", os.Getpid())
 	}
-	serveErr := make(chan error, len(lns))
-	for _, ln := range lns {
-		go func() { serveErr <- s.front.Serve(ln) }()
-	}
 	if s.reloadHook == nil && s.notify != nil {
 		s.reloadHook = func(starting bool) {
 			if starting {
@@ -91,7 +87,15 @@ func (s *Server) Run(ctx context.Context) error {
 	s.stopReloads = stopReloads
 	go s.reloader(rctx)
 	if s.opts.Reload {
-		go s.watch(rctx)
+		// Watch before serving: a change made once the server answers is
+		// never missed.
+		watching := make(chan struct{})
+		go s.watch(rctx, watching)
+		<-watching
+	}
+	serveErr := make(chan error, len(lns))
+	for _, ln := range lns {
+		go func() { serveErr <- s.front.Serve(ln) }()
 	}
 	// The watchdog reports only while this loop makes progress: the loop
 	// beats every quarter interval; a report needs a beat within half.

@@ -161,12 +161,24 @@ func (s *Server) watchedPaths() []string {
 // watch reloads when the config file or the module changes, until ctx
 // ends. A reload that switches to another module file moves the watch to
 // it. When watching fails, reloading stays available through SIGHUP.
-func (s *Server) watch(ctx context.Context) {
+// started is closed once the first watch is in place, or has failed, so
+// that the server serves only when a change made from then on is seen.
+func (s *Server) watch(ctx context.Context, started chan<- struct{}) {
+	defer func() {
+		if started != nil {
+			close(started)
+		}
+	}()
 	for ctx.Err() == nil {
 		paths := s.watchedPaths()
 		wctx, retarget := context.WithCancel(ctx)
 		ready := make(chan struct{})
+		first := started
+		started = nil
 		go func() {
+			if first != nil {
+				defer close(first)
+			}
 			select {
 			case <-ready:
 				s.log.Info("watching for changes", "files", paths, "directories", reload.Dirs(paths), "quiet", watchQuiet)
