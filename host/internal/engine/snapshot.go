@@ -96,7 +96,7 @@ func (i *Instance) takeSnapshot() error {
 			i.tracking, i.cleanCall = true, true
 			if err := faultRingErr(); err != nil {
 				i.mod.watchFallback.Do(func() {
-					i.log.Info("isolation = request: each request costs a getrusage system call, as page faults cannot be recorded by a perf event here; allow them with CAP_PERFMON or sysctl kernel.perf_event_paranoid=1", "reason", err.Error())
+					i.log.Info("isolation = request: each request costs a getrusage system call, as page faults cannot be recorded by a perf event here", "reason", err.Error())
 				})
 			}
 		}

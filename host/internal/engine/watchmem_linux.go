@@ -4,6 +4,7 @@ package engine
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/bits"
 	"os"
@@ -439,7 +440,7 @@ const perfHead = 1024
 func newThreadWatch() *threadWatch {
 	w := &threadWatch{}
 	w.last.Store(threadFaults())
-	if perfRefused.Load() {
+	if perfRefused.Load() || faultRingErr() != nil {
 		return w
 	}
 	ring, err := openFaultRing()
@@ -458,6 +459,9 @@ func openFaultRing() ([]byte, error) {
 		Sample: 1, Bits: unix.PerfBitExcludeHv} // a record (8 bytes, no fields) per fault
 	attr.Size = uint32(unsafe.Sizeof(attr))
 	fd, err := unix.PerfEventOpen(&attr, 0, -1, -1, unix.PERF_FLAG_FD_CLOEXEC)
+	if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
+		return nil, fmt.Errorf("perf_event_open: %w (allow it with CAP_PERFMON or sysctl kernel.perf_event_paranoid=1)", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("perf_event_open: %w", err)
 	}
@@ -471,16 +475,49 @@ func openFaultRing() ([]byte, error) {
 	return ring, nil
 }
 
+// ringHead is where the kernel will write the next record in ring.
+func ringHead(ring []byte) uint64 {
+	return atomic.LoadUint64((*uint64)(unsafe.Pointer(&ring[perfHead])))
+}
+
+// faultProbePages is how many page faults faultRingErr takes in a burst:
+// several times what the kernel lets a sampling event record in one tick
+// at its default rate limit (kernel.perf_event_max_sample_rate).
+const faultProbePages = 2048
+
+// ringSeesFaults takes pages page faults in a row on the calling thread,
+// whose perf event maps ring, and says which one the ring did not record.
+// A kernel that throttled or dropped the records would let a page written
+// during a guest call go unnoticed at Reset.
+func ringSeesFaults(ring []byte, pages int) error {
+	ps := os.Getpagesize()
+	mem, err := unix.Mmap(-1, 0, pages*ps, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return fmt.Errorf("map %d pages to probe the perf ring: %w", pages, err)
+	}
+	defer unix.Munmap(mem)
+	for i := 0; i < pages; i++ {
+		before := ringHead(ring)
+		mem[i*ps] = 1 // the page's first touch: a fault
+		if ringHead(ring) == before {
+			return fmt.Errorf("the perf event recorded no page fault for fault %d of a burst of %d", i+1, pages)
+		}
+	}
+	return nil
+}
+
 // faultRingErr says why threads cannot watch their faults through a perf
-// event, or nil when they can.
+// event, or nil when they can: the kernel allows the event, and its ring
+// records every fault of a burst.
 var faultRingErr = sync.OnceValue(func() error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	ring, err := openFaultRing()
-	if err == nil {
-		unix.Munmap(ring)
+	if err != nil {
+		return err
 	}
-	return err
+	defer unix.Munmap(ring)
+	return ringSeesFaults(ring, faultProbePages)
 })
 
 // faultWatch tells whether the calling thread takes a page fault between
@@ -503,7 +540,7 @@ func watchFaults(rusage bool) faultWatch {
 	}
 	w := faultWatch{t: v.(*threadWatch), rusage: rusage || v.(*threadWatch).ring == nil}
 	if !w.rusage {
-		w.head = atomic.LoadUint64((*uint64)(unsafe.Pointer(&w.t.ring[perfHead])))
+		w.head = ringHead(w.t.ring)
 	}
 	return w
 }
@@ -512,7 +549,7 @@ func watchFaults(rusage bool) faultWatch {
 // (with getrusage: since the end of its previous guest call).
 func (w faultWatch) clean() bool {
 	if !w.rusage {
-		return atomic.LoadUint64((*uint64)(unsafe.Pointer(&w.t.ring[perfHead]))) == w.head
+		return ringHead(w.t.ring) == w.head
 	}
 	n := threadFaults()
 	was := w.t.last.Swap(n)
