@@ -79,7 +79,9 @@ func (s *server) count(substr string) int { return strings.Count(s.log.String(),
 // through a pipe, so a line can arrive after the response does.
 func (s *server) waitLog(t *testing.T, want string) {
 	t.Helper()
-	waitFor(t, 10*time.Second, fmt.Sprintf("log line %q", want), func() bool { return s.count(want) > 0 })
+	if !s.log.WaitFor(10*time.Second, func(log string) bool { return strings.Contains(log, want) }) {
+		t.Fatalf("no log line %q within 10s", want)
+	}
 }
 
 // TestReloadAlternatesUnderLoad swaps the module between two builds 20

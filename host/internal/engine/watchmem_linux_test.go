@@ -30,7 +30,7 @@ func TestFaultRingSeesEveryFault(t *testing.T) {
 		return
 	}
 	defer unix.Munmap(ring)
-	if err := ringSeesFaults(ring, 20*faultProbePages); err != nil {
+	if err := ringSeesFaults(ring, 4*faultProbePages); err != nil {
 		t.Fatal(err)
 	}
 	if err := faultRingErr(); err != nil {

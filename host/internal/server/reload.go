@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wasmserve/wasmserve/host/internal/config"
@@ -164,26 +165,19 @@ func (s *Server) watchedPaths() []string {
 // started is closed once the first watch is in place, or has failed, so
 // that the server serves only when a change made from then on is seen.
 func (s *Server) watch(ctx context.Context, started chan<- struct{}) {
-	defer func() {
-		if started != nil {
-			close(started)
-		}
-	}()
+	markStarted := sync.OnceFunc(func() { close(started) })
+	defer markStarted()
 	for ctx.Err() == nil {
 		paths := s.watchedPaths()
 		wctx, retarget := context.WithCancel(ctx)
 		ready := make(chan struct{})
-		first := started
-		started = nil
 		go func() {
-			if first != nil {
-				defer close(first)
-			}
 			select {
 			case <-ready:
 				s.log.Info("watching for changes", "files", paths, "directories", reload.Dirs(paths), "quiet", watchQuiet)
 			case <-wctx.Done():
 			}
+			markStarted()
 		}()
 		err := reload.Watch(wctx, paths, watchQuiet, func(changed []string) {
 			names := make([]string, len(changed))
